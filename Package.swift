@@ -1,0 +1,50 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// CI sets BERTH_WERROR=1 so a warning in berth's own targets fails the build.
+let strict: [SwiftSetting] =
+    Context.environment["BERTH_WERROR"] == "1" ? [.treatAllWarnings(as: .error)] : []
+
+let package = Package(
+    name: "berth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "berth", targets: ["berth"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // Thin system-library targets for the C libraries the design names.
+        .systemLibrary(
+            name: "CJSONC", pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+
+        // The container spec: model, strict JSON parsing, drop-in loading, validation. No side effects
+        // beyond reading the spec files it is pointed at.
+        .target(name: "BerthSpec", dependencies: ["CJSONC"], swiftSettings: strict),
+        // systemd bindings: sd-bus (transient units), sd-journal (read and write), sd-daemon.
+        .target(name: "BerthSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "berth",
+            dependencies: [
+                "BerthSpec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // Shared by the test targets: the integration-test gate (sandbox detection,
+        // BERTH_REQUIRE_INTEGRATION).
+        .target(name: "BerthTestSupport", path: "Tests/BerthTestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "BerthSpecTests", dependencies: ["BerthSpec", "BerthTestSupport"],
+            resources: [.copy("Corpus")], swiftSettings: strict),
+        .testTarget(
+            name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
+            swiftSettings: strict),
+    ]
+)

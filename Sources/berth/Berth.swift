@@ -1,0 +1,19 @@
+import ArgumentParser
+
+@main
+struct Berth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "A declarative container runner: JSON specs in, containers under systemd out.",
+        discussion: """
+            Specs are read from drop-in directories, highest precedence first: \
+            \(defaultSpecPath). Set BERTH_SPEC_PATH (colon-separated) or pass --spec-dir to \
+            look elsewhere. State lives under /var/lib/berth, or BERTH_ROOT / --root.
+            """,
+        subcommands: [Validate.self]
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    static let defaultSpecPath = "/etc/berth/containers.d, /run/berth/containers.d, /usr/lib/berth/containers.d"
+}
