@@ -60,7 +60,7 @@ struct Validate: ParsableCommand {
     private func printText(_ set: SpecSet) {
         for diagnostic in set.diagnostics { print(diagnostic) }
         let errors = set.diagnostics.filter { $0.severity == .error }.count
-        let invalid = Set(set.diagnostics.filter { $0.severity == .error }.map(\.location.file)).count
+        let failing = Set(set.diagnostics.filter { $0.severity == .error }.map(\.location.file))
         if set.files.isEmpty && set.diagnostics.isEmpty {
             let searched = paths.isEmpty ? global.specPath : paths
             print("no container specs found in \(searched.joined(separator: ", "))")
@@ -72,8 +72,11 @@ struct Validate: ParsableCommand {
             }
             print("\(set.specs.count) spec\(set.specs.count == 1 ? "" : "s") valid: \(names.joined(separator: ", "))")
         } else {
+            let clean = set.specs.filter { spec in
+                !failing.contains(spec.file.path) && !spec.file.dropIns.contains(where: failing.contains)
+            }
             print(
-                "\(errors) error\(errors == 1 ? "" : "s") in \(invalid) file\(invalid == 1 ? "" : "s"); \(set.specs.count) of \(set.files.count) specs valid"
+                "\(errors) error\(errors == 1 ? "" : "s") in \(failing.count) file\(failing.count == 1 ? "" : "s"); \(clean.count) of \(set.files.count) specs valid"
             )
         }
     }
