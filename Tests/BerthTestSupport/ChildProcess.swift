@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process for tests, spawned with posix_spawn with the signal mask cleared and every
+/// signal at its default disposition. Foundation's Process passes on the mask and ignored
+/// signals of the spawning thread (under the test runner, SIGTERM and SIGINT may not reach the
+/// child), which would make a test of systemd's stop signals meaningless.
+public final class ChildProcess {
+    public let pid: pid_t
+    /// The write end of the child's stdin, or -1.
+    public private(set) var stdinFD: Int32
+    private var status: Int32?
+
+    public struct SpawnError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(_ argv: [String], stdinPipe: Bool = false) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var fds: [Int32] = [-1, -1]
+        if stdinPipe {
+            guard pipe(&fds) == 0 else { throw SpawnError(description: "pipe: \(errno)") }
+            // Only the dup2'd stdin reaches the child; the pipe's own ends close at exec.
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, argv[0], &actions, &attr, &cArgs, environ)
+        if stdinPipe { close(fds[0]) }
+        guard r == 0 else {
+            if stdinPipe { close(fds[1]) }
+            throw SpawnError(description: "posix_spawn \(argv[0]): \(String(cString: strerror(r)))")
+        }
+        self.pid = pid
+        self.stdinFD = stdinPipe ? fds[1] : -1
+    }
+
+    deinit {
+        if status == nil {
+            kill(pid, SIGKILL)
+            _ = wait()
+        }
+        if stdinFD >= 0 { close(stdinFD) }
+    }
+
+    public func write(_ text: String) {
+        _ = text.withCString { Glibc.write(stdinFD, $0, strlen($0)) }
+    }
+
+    /// Waits for the child; returns its raw wait status.
+    @discardableResult
+    public func wait() -> Int32 {
+        if let status { return status }
+        var s: Int32 = 0
+        while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        status = s
+        return s
+    }
+
+    /// The signal that ended the child, or nil when it exited.
+    public var terminatingSignal: Int32? {
+        let s = wait()
+        return s & 0x7F != 0 && s & 0x7F != 0x7F ? s & 0x7F : nil
+    }
+}
