@@ -162,7 +162,7 @@ public enum JournalWriter {
             b.copyBytes(from: bytes)
             return b
         }
-        defer { buffers.forEach { $0.deallocate() } }
+        defer { for b in buffers { b.deallocate() } }
         let vecs = zip(buffers, items).map { iovec(iov_base: $0.0.baseAddress, iov_len: $0.1.count) }
         return vecs.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
     }

@@ -39,7 +39,7 @@ public final class ChildProcess {
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
+        defer { for a in cArgs { free(a) } }
         var pid: pid_t = 0
         let r = posix_spawn(&pid, argv[0], &actions, &attr, &cArgs, environ)
         if stdinPipe { close(fds[0]) }
