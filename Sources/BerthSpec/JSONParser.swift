@@ -30,13 +30,19 @@ public enum JSONParser {
         }
         defer { json_tokener_free(tokener) }
         json_tokener_set_flags(tokener, Int32(JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8))
-        let root = bytes.withUnsafeBufferPointer { buffer in
+        var root = bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
                 json_tokener_parse_ex(tokener, $0 + start, Int32(buffer.count - start))
             }
         }
+        var status = json_tokener_get_error(tokener)
+        if status == json_tokener_continue {
+            // A document that ends in a number or a literal (`12`, `null`, no newline after it): json-c
+            // waits for more input, since the token could go on. A NUL byte tells it the input has ended.
+            root = json_tokener_parse_ex(tokener, "", 1)
+            status = json_tokener_get_error(tokener)
+        }
         defer { if let root { json_object_put(root) } }
-        let status = json_tokener_get_error(tokener)
         guard status == json_tokener_success else {
             // The scanner accepted what json-c refused: a disagreement between the two, reported as such.
             let reason = json_tokener_error_desc(status).map { String(cString: $0) } ?? "unknown error"

@@ -29,6 +29,10 @@ extension SpecDecoder {
             guard let context = string(node, path) else { return nil }
             return BuildSpec(context: hostPath(context, relativeTo: node))
         }
+        guard case .object = node.value else {
+            expected("an object like {\"context\": \".\"} or the context folder as a string", node, path)
+            return nil
+        }
         guard
             let fields = object(
                 node, path, keys: ["context", "file", "args"],
@@ -73,8 +77,14 @@ extension SpecDecoder {
         }
         if let node = fields["envFile"] {
             let path = root.appending("envFile")
-            let names: [String]? =
-                if case .string = node.value { string(node, path).map { [$0] } } else { stringArray(node, path) }
+            let names: [String]?
+            switch node.value {
+            case .string: names = string(node, path).map { [$0] }
+            case .array: names = stringArray(node, path)
+            default:
+                expected("a file path or an array of file paths", node, path)
+                names = nil
+            }
             if let names {
                 spec.envFile = names.map { hostPath($0, relativeTo: node) }
             }
@@ -149,6 +159,10 @@ extension SpecDecoder {
     /// `user`, `uid`, `user:group` or `uid:gid`, resolved later against the container's own files.
     mutating func user(_ node: JSONNode, _ path: JSONPath) -> String? {
         if case .integer = node.value { return userOrGroup(node, path, what: "user") }
+        guard case .string = node.value else {
+            expected("a user name or a numeric id", node, path)
+            return nil
+        }
         guard let s = string(node, path, maxLength: 256) else { return nil }
         let parts = s.split(separator: ":", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), parts.allSatisfy({ Self.isValidUserName($0) }) else {
@@ -163,6 +177,10 @@ extension SpecDecoder {
     mutating func userOrGroup(_ node: JSONNode, _ path: JSONPath, what: String) -> String? {
         if case .integer = node.value {
             return integer(node, path, in: 0...4_294_967_294).map { String($0) }
+        }
+        guard case .string = node.value else {
+            expected("a \(what) name or a numeric id", node, path)
+            return nil
         }
         guard let s = string(node, path, maxLength: 256) else { return nil }
         guard Self.isValidUserName(Substring(s)) else {
@@ -527,7 +545,9 @@ extension SpecDecoder {
             }
             var mount = TmpfsMount(target: target)
             if let n = fields["size"] { mount.size = byteSize(n, path.appending("size")) }
-            if let n = fields["mode"], let text = string(n, path.appending("mode"), maxLength: 8) {
+            if let n = fields["mode"], case .string = n.value,
+                let text = string(n, path.appending("mode"), maxLength: 8)
+            {
                 if let mode = UInt32(text, radix: 8), mode <= 0o7777 {
                     mount.mode = mode
                 } else {
@@ -535,6 +555,8 @@ extension SpecDecoder {
                         n, path.appending("mode"),
                         "invalid mode \(JSONPath.quoted(text)): expected an octal string such as \"1777\"")
                 }
+            } else if let n = fields["mode"], n.typeName != "a string" {
+                expected("an octal string such as \"1777\"", n, path.appending("mode"))
             }
             return checkedTmpfs(mount, node, path)
         default:

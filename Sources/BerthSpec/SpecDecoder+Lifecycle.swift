@@ -48,19 +48,27 @@ extension SpecDecoder {
             }
             return restart
         }
+        guard case .object = node.value else {
+            expected("a policy string like \"on-failure:5\" or an object like {\"policy\": \"always\"}", node, path)
+            return nil
+        }
         guard
             let fields = object(
                 node, path, keys: ["policy", "maxRetries"],
                 aliases: ["max_retries": "maxRetries", "condition": "policy", "name": "policy"])
         else { return nil }
         var restart = RestartPolicy()
+        // An invalid policy is reported once; "maxRetries" is not then also said not to apply.
+        var policyKnown = true
         if let n = fields["policy"] {
-            restart.policy = choice(n, path.appending("policy"), RestartPolicy.Policy.self) ?? .no
+            let policy = choice(n, path.appending("policy"), RestartPolicy.Policy.self)
+            restart.policy = policy ?? .no
+            policyKnown = policy != nil
         }
         if let n = fields["maxRetries"], let retries = integer(n, path.appending("maxRetries"), in: 0...1_000_000) {
             if restart.policy == .onFailure {
                 restart.maxRetries = Int(retries)
-            } else {
+            } else if policyKnown {
                 fail(n, path.appending("maxRetries"), "\"maxRetries\" applies only to the \"on-failure\" policy")
             }
         }
@@ -137,6 +145,10 @@ extension SpecDecoder {
                 return nil
             }
             return .shell(s)
+        }
+        guard case .array = node.value else {
+            expected("a command string or an array like [\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]", node, path)
+            return nil
         }
         guard let words = stringArray(node, path, maxLength: Self.maxArgument) else { return nil }
         switch words.first {

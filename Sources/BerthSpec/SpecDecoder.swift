@@ -17,6 +17,9 @@ struct SpecDecoder {
     /// Relative paths in a spec (build context, env files, seccomp profiles) are resolved against
     /// the spec folder of the file that wrote them.
     var diagnostics: [Diagnostic] = []
+    /// Keys suggested for unknown keys ("did you mean"), so a misspelt required key is reported
+    /// once, as the typo, and not again as missing.
+    var suggestedKeys: Set<String> = []
 
     static let topLevelKeys = [
         "$schema", "name", "image", "build", "pull", "entrypoint", "command", "env", "envFile",
@@ -44,11 +47,12 @@ struct SpecDecoder {
     // MARK: the document
 
     mutating func decode(_ root: JSONNode, defaultName: String) -> (ContainerSpec, SpecOrigins)? {
+        // Counted before the top-level keys are checked, so an unknown key also makes the spec invalid.
+        let errorsBefore = diagnostics.filter { $0.severity == .error }.count
         guard
             let fields = object(
                 root, .root, keys: Self.topLevelKeys, aliases: Self.aliases, extensions: true)
         else { return nil }
-        let errorsBefore = diagnostics.filter { $0.severity == .error }.count
         let path = JSONPath.root
 
         var nameOrigin = Origin(location: root.location, path: path)
@@ -77,7 +81,7 @@ struct SpecDecoder {
         decodeStorage(fields, into: &spec)
         decodeLifecycle(fields, into: &spec, origins: &origins)
         decodeLimits(fields, into: &spec)
-        if fields["image"] == nil && fields["build"] == nil {
+        if fields["image"] == nil && fields["build"] == nil && suggestedKeys.isDisjoint(with: ["image", "build"]) {
             fail(root, path, "a spec needs \"image\" (an image to run) or \"build\" (how to build one)")
         }
         let errorsAfter = diagnostics.filter { $0.severity == .error }.count
@@ -125,10 +129,13 @@ struct SpecDecoder {
             // `x-` keys are the user's own extensions, as in compose files.
             if extensions && member.key.hasPrefix("x-") { continue }
             var message = "unknown key \(JSONPath.quoted(member.key))"
-            if let alias = aliases[member.key] {
-                message += "; did you mean \"\(alias)\"?"
-            } else if let near = Suggestion.nearest(to: member.key, in: keys.filter { $0 != "$schema" }) {
+            // A near miss of a key, or of an alias ("enviroment" is one letter from "environment").
+            let known = keys.filter { $0 != "$schema" }
+            if let near = aliases[member.key] ?? Suggestion.nearest(to: member.key, in: known)
+                ?? Suggestion.nearest(to: member.key, in: Array(aliases.keys).sorted()).flatMap({ aliases[$0] })
+            {
                 message += "; did you mean \"\(near)\"?"
+                suggestedKeys.insert(near)
             } else {
                 message +=
                     "; expected one of " + keys.filter { $0 != "$schema" }.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -230,9 +237,13 @@ struct SpecDecoder {
     mutating func choice<E: RawRepresentable & CaseIterable>(
         _ node: JSONNode, _ path: JSONPath, _ type: E.Type
     ) -> E? where E.RawValue == String {
+        let options = E.allCases.map(\.rawValue)
+        guard case .string = node.value else {
+            expected("one of " + options.map { "\"\($0)\"" }.joined(separator: ", "), node, path)
+            return nil
+        }
         guard let s = string(node, path) else { return nil }
         if let value = E(rawValue: s) { return value }
-        let options = E.allCases.map(\.rawValue)
         var message =
             "expected one of " + options.map { "\"\($0)\"" }.joined(separator: ", ") + ", found \(JSONPath.quoted(s))"
         if let near = Suggestion.nearest(to: s, in: options) { message += "; did you mean \"\(near)\"?" }
@@ -277,8 +288,12 @@ struct SpecDecoder {
         switch node.value {
         case .integer, .double:
             guard let seconds = number(node, path) else { return nil }
-            guard seconds >= 0, seconds < 1e12 else {
+            guard seconds >= 0 else {
                 fail(node, path, "a duration must be zero or more seconds")
+                return nil
+            }
+            guard seconds < 1e12 else {
+                fail(node, path, "a duration of \(seconds) seconds is too long")
                 return nil
             }
             return .nanoseconds(Int64((seconds * 1e9).rounded()))

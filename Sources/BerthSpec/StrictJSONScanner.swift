@@ -37,7 +37,8 @@ struct StrictJSONScanner {
         skipWhitespace()
         if i < bytes.count {
             throw error(
-                "unexpected \(describeByte()) after the end of the JSON document", at: .root)
+                commentOr("expected the end of the file after the JSON document, found \(describeByte())"),
+                at: .root)
         }
     }
 
@@ -63,7 +64,8 @@ struct StrictJSONScanner {
             throw error("strings must use double quotes (\"), not single quotes", at: path)
         default:
             throw error(
-                "expected a value (object, array, string, number, true, false or null), found \(describeByte())",
+                commentOr(
+                    "expected a value (object, array, string, number, true, false or null), found \(describeByte())"),
                 at: path)
         }
     }
@@ -88,7 +90,10 @@ struct StrictJSONScanner {
                 if bytes[i] == UInt8(ascii: "}") && !seen.isEmpty {
                     throw error("trailing comma before '}' is not allowed", at: path)
                 }
-                throw error("expected a string key in double quotes, found \(describeByte())", at: path)
+                if bytes[i] == UInt8(ascii: "'") {
+                    throw error("keys must use double quotes (\"), not single quotes", at: path)
+                }
+                throw error(commentOr("expected a string key in double quotes, found \(describeByte())"), at: path)
             }
             let keyStart = (line, column)
             let key = try scanString(path, decode: true)
@@ -124,7 +129,8 @@ struct StrictJSONScanner {
                 advance()
                 return
             } else {
-                throw error("expected ',' or '}' after an object member, found \(describeByte())", at: path)
+                throw error(
+                    commentOr("expected ',' or '}' after an object member, found \(describeByte())"), at: path)
             }
         }
     }
@@ -157,7 +163,8 @@ struct StrictJSONScanner {
                 advance()
                 return
             } else {
-                throw error("expected ',' or ']' after an array element, found \(describeByte())", at: path)
+                throw error(
+                    commentOr("expected ',' or ']' after an array element, found \(describeByte())"), at: path)
             }
         }
     }
@@ -369,6 +376,14 @@ struct StrictJSONScanner {
             default: return
             }
         }
+    }
+
+    /// Comments are the commonest non-JSON a hand-written file has: say so rather than "found '/'".
+    private func commentOr(_ message: String) -> String {
+        guard peek(UInt8(ascii: "/")), i + 1 < bytes.count,
+            bytes[i + 1] == UInt8(ascii: "/") || bytes[i + 1] == UInt8(ascii: "*")
+        else { return message }
+        return "comments (// or /* */) are not allowed in JSON"
     }
 
     private func error(_ message: String, at path: JSONPath) -> SyntaxError {
