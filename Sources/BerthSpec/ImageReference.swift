@@ -88,7 +88,8 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         var host = Substring(s)
         if let colon = s.lastIndex(of: ":") {
             let port = s[s.index(after: colon)...]
-            guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber)
+            guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber),
+                let number = Int(port), (1...65535).contains(number)
             else { return false }
             host = s[..<colon]
         }

@@ -18,8 +18,9 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible {
 
     public init?(parsing text: String) {
         var s = text.uppercased()
-        if let n = Int32(s) {
-            guard (1...Self.rtMax).contains(n) else { return nil }
+        if !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            // 32 and 33 belong to glibc's threads and are never delivered to a program.
+            guard let n = Int32(s), (1...Self.rtMax).contains(n), n != 32 && n != 33 else { return nil }
             number = n
             return
         }
@@ -36,7 +37,9 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible {
                 return
             }
             let expectedSign: Character = sign > 0 ? "+" : "-"
-            guard offsetText.first == expectedSign, let offset = Int32(offsetText.dropFirst()),
+            let digits = offsetText.dropFirst()
+            guard offsetText.first == expectedSign, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+                let offset = Int32(digits),
                 (0...(Self.rtMax - Self.rtMin)).contains(offset)
             else { return nil }
             number = base + sign * offset

@@ -27,6 +27,10 @@ extension SpecDecoder {
         // The short form is the context alone, as in compose.
         if case .string = node.value {
             guard let context = string(node, path) else { return nil }
+            guard !context.isEmpty else {
+                fail(node, path, "the build context is empty; write \".\" for the spec's own folder")
+                return nil
+            }
             return BuildSpec(context: hostPath(context, relativeTo: node))
         }
         guard case .object = node.value else {
@@ -43,6 +47,12 @@ extension SpecDecoder {
             return nil
         }
         guard let context = string(contextNode, path.appending("context")) else { return nil }
+        guard !context.isEmpty else {
+            fail(
+                contextNode, path.appending("context"),
+                "the build context is empty; write \".\" for the spec's own folder")
+            return nil
+        }
         var build = BuildSpec(context: hostPath(context, relativeTo: contextNode))
         if let fileNode = fields["file"], let file = string(fileNode, path.appending("file")) {
             if file.isEmpty || file.split(separator: "/").contains("..") || file.hasPrefix("/") {
@@ -85,7 +95,9 @@ extension SpecDecoder {
                 expected("a file path or an array of file paths", node, path)
                 names = nil
             }
-            if let names {
+            if let names, names.contains("") {
+                fail(node, path, "an env file path cannot be empty")
+            } else if let names {
                 spec.envFile = names.map { hostPath($0, relativeTo: node) }
             }
         }
@@ -428,7 +440,7 @@ extension SpecDecoder {
                     node, path, keys: ["source", "volume", "target", "readonly"],
                     aliases: [
                         "read_only": "readonly", "readOnly": "readonly", "destination": "target", "dst": "target",
-                        "src": "source", "type": "source\" or \"volume",
+                        "src": "source",
                     ])
             else { return nil }
             let sourceNode = fields["source"]
@@ -521,7 +533,7 @@ extension SpecDecoder {
                     }
                     mount.size = size
                 case ("mode", 2):
-                    guard let mode = UInt32(kv[1], radix: 8), mode <= 0o7777 else {
+                    guard Self.isOctal(kv[1]), let mode = UInt32(kv[1], radix: 8), mode <= 0o7777 else {
                         fail(node, path, "invalid tmpfs mode \(JSONPath.quoted(kv[1])): expected octal such as 1777")
                         return nil
                     }
@@ -548,7 +560,7 @@ extension SpecDecoder {
             if let n = fields["mode"], case .string = n.value,
                 let text = string(n, path.appending("mode"), maxLength: 8)
             {
-                if let mode = UInt32(text, radix: 8), mode <= 0o7777 {
+                if Self.isOctal(text), let mode = UInt32(text, radix: 8), mode <= 0o7777 {
                     mount.mode = mode
                 } else {
                     fail(
@@ -563,6 +575,10 @@ extension SpecDecoder {
             expected("a string like \"/run:size=64m\" or an object with \"target\"", node, path)
             return nil
         }
+    }
+
+    static func isOctal(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 5 && s.allSatisfy { ("0"..."7").contains($0) }
     }
 
     mutating func checkedTmpfs(_ mount: TmpfsMount, _ node: JSONNode, _ path: JSONPath) -> TmpfsMount? {

@@ -26,7 +26,7 @@ extension SpecDecoder {
     mutating func restartPolicy(_ node: JSONNode, _ path: JSONPath) -> RestartPolicy? {
         if case .string = node.value {
             guard let text = string(node, path, maxLength: 64) else { return nil }
-            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let policy = RestartPolicy.Policy(rawValue: parts.first ?? "") else {
                 let options = RestartPolicy.Policy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
                 var message = "expected one of \(options), found \(JSONPath.quoted(text))"
@@ -40,8 +40,10 @@ extension SpecDecoder {
             }
             var restart = RestartPolicy(policy: policy)
             if parts.count == 2 {
-                guard policy == .onFailure, let n = Int(parts[1]), n >= 0 else {
-                    fail(node, path, "only \"on-failure:N\" takes a retry count, N a whole number")
+                guard policy == .onFailure, !parts[1].isEmpty, parts[1].count <= 7,
+                    parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(parts[1]), n <= 1_000_000
+                else {
+                    fail(node, path, "only \"on-failure:N\" takes a retry count, N a whole number up to 1000000")
                     return nil
                 }
                 restart.maxRetries = n
@@ -152,11 +154,11 @@ extension SpecDecoder {
         }
         guard let words = stringArray(node, path, maxLength: Self.maxArgument) else { return nil }
         switch words.first {
-        case "CMD" where words.count >= 2: return .exec(Array(words.dropFirst()))
-        case "CMD-SHELL" where words.count == 2: return .shell(words[1])
+        case "CMD" where words.count >= 2 && !words[1].isEmpty: return .exec(Array(words.dropFirst()))
+        case "CMD-SHELL" where words.count == 2 && !words[1].isEmpty: return .shell(words[1])
         case "NONE" where words.count == 1: return HealthCheck.Test.none
-        case "CMD": fail(node, path, "[\"CMD\", ...] needs the program to run after \"CMD\"")
-        case "CMD-SHELL": fail(node, path, "[\"CMD-SHELL\", ...] takes exactly one command string")
+        case "CMD": fail(node, path, "[\"CMD\", ...] needs a program to run after \"CMD\"")
+        case "CMD-SHELL": fail(node, path, "[\"CMD-SHELL\", ...] takes exactly one non-empty command string")
         case "NONE": fail(node, path, "[\"NONE\"] takes no arguments")
         default:
             fail(node, path, "a health check array starts with \"CMD\", \"CMD-SHELL\" or \"NONE\"")
@@ -291,7 +293,6 @@ extension SpecDecoder {
                 aliases: [
                     "read_only": "readonlyRootfs", "readOnly": "readonlyRootfs", "readOnlyRootfs": "readonlyRootfs",
                     "cap_add": "capAdd", "cap_drop": "capDrop", "no_new_privileges": "noNewPrivileges",
-                    "privileged": "capAdd\": [\"ALL\"] (berth has no privileged mode",
                 ])
         else { return nil }
         var s = Security()
@@ -299,17 +300,32 @@ extension SpecDecoder {
         if let n = fields["noNewPrivileges"] { s.noNewPrivileges = bool(n, path.appending("noNewPrivileges")) ?? false }
         if let n = fields["capAdd"] { s.capAdd = capabilities(n, path.appending("capAdd")) }
         if let n = fields["capDrop"] { s.capDrop = capabilities(n, path.appending("capDrop")) }
-        for cap in s.capAdd where cap != "ALL" && s.capDrop.contains(cap) {
-            if let n = fields["capDrop"] {
-                fail(n, path.appending("capDrop"), "CAP_\(cap) is both added and dropped")
+        // Dropping ALL and adding some back is Docker's idiom; naming one capability in both is a mistake.
+        if let n = fields["capDrop"], case .array(let elements) = n.value {
+            for (i, element) in elements.enumerated() {
+                guard case .string(let name) = element.value else { continue }
+                let cap = Capability.canonical(name)
+                if s.capAdd.contains(cap) && (cap != "ALL" || s.capAdd == ["ALL"]) {
+                    fail(
+                        element, path.appending("capDrop").appending(i),
+                        "\(cap == "ALL" ? "ALL" : "CAP_" + cap) is both added and dropped")
+                }
             }
         }
         if let n = fields["seccomp"], let text = string(n, path.appending("seccomp")) {
             switch text {
             case "default": s.seccomp = .default
             case "unconfined": s.seccomp = .unconfined
-            case "": fail(n, path.appending("seccomp"), "expected \"default\", \"unconfined\" or the path of a profile")
-            default: s.seccomp = .profile(hostPath(text, relativeTo: n))
+            case _ where text.contains("/") || text.hasSuffix(".json"):
+                s.seccomp = .profile(hostPath(text, relativeTo: n))
+            default:
+                // A word that is not a path is a typo of a keyword, not a profile file.
+                var message =
+                    "expected \"default\", \"unconfined\" or the path of a profile (containing '/' or ending in .json), found \(JSONPath.quoted(text))"
+                if let near = Suggestion.nearest(to: text, in: ["default", "unconfined"]) {
+                    message += "; did you mean \"\(near)\"?"
+                }
+                fail(n, path.appending("seccomp"), message)
             }
         }
         return s
@@ -320,7 +336,8 @@ extension SpecDecoder {
         var out: [String] = []
         for (i, name) in names.enumerated() {
             let canonical = Capability.canonical(name)
-            guard canonical == "ALL" || Capability.number(canonical) != nil else {
+            let isAll = name.uppercased() == "ALL"
+            guard isAll || (canonical != "ALL" && Capability.number(canonical) != nil) else {
                 var message = "unknown capability \(JSONPath.quoted(name))"
                 if let near = Suggestion.nearest(to: canonical, in: Capability.all) {
                     message += "; did you mean \"\(near)\"?"

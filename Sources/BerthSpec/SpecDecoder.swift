@@ -44,6 +44,13 @@ struct SpecDecoder {
         "restart_policy": "restart", "health_check": "healthcheck", "cmd": "command",
     ]
 
+    /// Keys from Docker and compose that have no one-word equivalent here.
+    static let hints: [String: String] = [
+        "privileged":
+            "berth has no privileged mode; grant what the container needs with \"security\": {\"capAdd\": [...]}",
+        "type": "a volume is a bind mount when it has \"source\" and a named volume when it has \"volume\"",
+    ]
+
     // MARK: the document
 
     mutating func decode(_ root: JSONNode, defaultName: String) -> (ContainerSpec, SpecOrigins)? {
@@ -54,6 +61,7 @@ struct SpecDecoder {
                 root, .root, keys: Self.topLevelKeys, aliases: Self.aliases, extensions: true)
         else { return nil }
         let path = JSONPath.root
+        if let node = fields["$schema"] { _ = string(node, path.appending("$schema")) }
 
         var nameOrigin = Origin(location: root.location, path: path)
         var name = defaultName
@@ -129,6 +137,10 @@ struct SpecDecoder {
             // `x-` keys are the user's own extensions, as in compose files.
             if extensions && member.key.hasPrefix("x-") { continue }
             var message = "unknown key \(JSONPath.quoted(member.key))"
+            if let hint = Self.hints[member.key] {
+                fail(at: member.keyLocation, path.appending(member.key), "\(message): \(hint)")
+                continue
+            }
             // A near miss of a key, or of an alias ("enviroment" is one letter from "environment").
             let known = keys.filter { $0 != "$schema" }
             if let near = aliases[member.key] ?? Suggestion.nearest(to: member.key, in: known)
@@ -166,7 +178,7 @@ struct SpecDecoder {
     mutating func scalarString(_ node: JSONNode, _ path: JSONPath, maxLength: Int = 4096) -> String? {
         switch node.value {
         case .integer(let i): return String(i)
-        case .double(let d): return String(d)
+        case .double(let d): return d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
         case .bool(let b): return String(b)
         case .string: return string(node, path, maxLength: maxLength)
         default:
@@ -318,6 +330,7 @@ struct SpecDecoder {
         let bytes: Int64
         switch node.value {
         case .integer(let i): bytes = i
+        case .double(let d) where d.rounded() == d && abs(d) < 9e18: bytes = Int64(d)
         case .string:
             guard let s = string(node, path, maxLength: 64) else { return nil }
             guard let b = Quantity.bytes(s) else {

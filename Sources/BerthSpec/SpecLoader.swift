@@ -20,7 +20,8 @@ public struct SpecSet: Sendable {
     /// Names that specs declare, or would declare if they were valid (file names), so that a
     /// dependency on a spec with an error is not also reported as a dependency on nothing.
     public var declaredNames: Set<String> {
-        Set(specs.map(\.spec.name)).union(files.map(\.stem))
+        let valid = Set(specs.map(\.file.path))
+        return Set(specs.map(\.spec.name)).union(files.filter { !valid.contains($0.path) }.map(\.stem))
     }
 }
 

@@ -75,7 +75,7 @@ import Testing
         let result = validate(
             #"{"image": "busybox", "env": {"E": "a\"b\\c\/d\u00e9\ud83d\ude00", "N": -0, "F": 1.5e3, "B": true}}"#)
         #expect(result.diagnostics.isEmpty)
-        #expect(result.spec?.env == ["E": "a\"b\\c/dé😀", "N": "0", "F": "1500.0", "B": "true"])
+        #expect(result.spec?.env == ["E": "a\"b\\c/dé😀", "N": "0", "F": "1500", "B": "true"])
     }
 }
 
