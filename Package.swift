@@ -9,7 +9,8 @@ let package = Package(
     name: "berth",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "berth", targets: ["berth"])
+        .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-supervisor", targets: ["berth-supervisor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -28,6 +29,14 @@ let package = Package(
         .target(name: "BerthSpec", dependencies: ["CJSONC"], swiftSettings: strict),
         // systemd bindings: sd-bus (transient units), sd-journal (read and write), sd-daemon.
         .target(name: "BerthSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
+
+        // The per-container supervisor and everything between clone and exec: single-threaded C,
+        // because no Swift may run in a forked child and Swift's runtime would cost megabytes
+        // of memory per container.
+        .executableTarget(
+            name: "berth-supervisor",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: [.linkedLibrary("systemd")]),
 
         .executableTarget(
             name: "berth",
