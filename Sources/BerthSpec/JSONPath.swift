@@ -21,7 +21,8 @@ public struct JSONPath: Hashable, Sendable, CustomStringConvertible, Comparable 
         for component in components {
             switch component {
             case .index(let i): out += "[\(i)]"
-            case .key(let k) where JSONPath.isIdentifier(k): out += out.isEmpty ? k : ".\(k)"
+            case .key(let k) where k.utf8.count <= JSONPath.quotedLimit && JSONPath.isIdentifier(k):
+                out += out.isEmpty ? k : ".\(k)"
             case .key(let k): out += "[\(JSONPath.quoted(k))]"
             }
         }
@@ -36,10 +37,18 @@ public struct JSONPath: Hashable, Sendable, CustomStringConvertible, Comparable 
         return s.unicodeScalars.allSatisfy { $0 == "_" || $0 == "$" || $0.isASCIILetter || $0.isASCIIDigit }
     }
 
-    /// A JSON string literal for `s`, with control characters escaped so output stays on one line.
+    /// Strings longer than this are cut short, with "…", where messages and paths quote them.
+    static let quotedLimit = 256
+
+    /// A JSON string literal for `s`, with control characters escaped so output stays on one line,
+    /// and a huge string (a megabyte-long key) cut at `quotedLimit` characters.
     static func quoted(_ s: String) -> String {
         var out = "\""
-        for scalar in s.unicodeScalars {
+        for (n, scalar) in s.unicodeScalars.enumerated() {
+            if n == quotedLimit {
+                out += "…"
+                break
+            }
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"

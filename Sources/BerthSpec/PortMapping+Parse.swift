@@ -42,6 +42,8 @@ extension PortMapping {
             address = a
             hostText = parts[1]
             containerText = parts[2]
+        case 1 where rest.isEmpty:
+            return problem("expected \"[ADDRESS:]HOST:CONTAINER[/udp]\", e.g. \"8080:80\"")
         case 1:
             return problem("berth needs the host port too: \"HOST:CONTAINER\", e.g. \"8080:\(rest)\"")
         default:

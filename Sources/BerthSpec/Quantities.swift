@@ -4,11 +4,15 @@ public enum Quantity {
     public static func bytes(_ text: String) -> Int64? {
         var s = Substring(text.lowercased())
         if s.hasSuffix("b") { s.removeLast() }
-        if s.hasSuffix("i") { s.removeLast() }
+        // "i" only after a unit ("Gi", "GiB"): "256i" is not 256 bytes.
+        let binary = s.hasSuffix("i")
+        if binary { s.removeLast() }
         var multiplier: Double = 1
         if let last = s.last, let power = "kmgtp".firstIndex(of: last) {
             multiplier = pow1024("kmgtp".distance(from: "kmgtp".startIndex, to: power) + 1)
             s.removeLast()
+        } else if binary {
+            return nil
         }
         if s.hasSuffix(" ") { s.removeLast() }
         guard !s.isEmpty, s.first!.isASCII, s.first!.isNumber,
@@ -45,7 +49,14 @@ public enum Quantity {
             seconds += value * unit.1
         }
         guard seconds.isFinite, seconds < 1e12 else { return nil }
-        return .nanoseconds(Int64((seconds * 1e9).rounded()))
+        return duration(seconds: seconds)
+    }
+
+    /// `seconds` (at least 0, below 10^12) as a Duration. Whole seconds and the fraction are
+    /// converted apart: 10^12 s is more nanoseconds than an Int64 holds.
+    static func duration(seconds: Double) -> Duration {
+        let whole = seconds.rounded(.towardZero)
+        return .seconds(Int64(whole)) + .nanoseconds(Int64(((seconds - whole) * 1e9).rounded()))
     }
 }
 

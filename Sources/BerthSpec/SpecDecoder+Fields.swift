@@ -5,6 +5,9 @@ extension SpecDecoder {
     /// MAX_ARG_STRLEN: the kernel refuses a longer argument or environment string at exec.
     static let maxArgument = 131_072
 
+    /// Port mappings one spec may have; a range is one mapping.
+    static let maxPorts = 1024
+
     // MARK: image, build, pull
 
     mutating func decodeImage(_ fields: Fields, into spec: inout ContainerSpec) {
@@ -170,7 +173,10 @@ extension SpecDecoder {
 
     /// `user`, `uid`, `user:group` or `uid:gid`, resolved later against the container's own files.
     mutating func user(_ node: JSONNode, _ path: JSONPath) -> String? {
-        if case .integer = node.value { return userOrGroup(node, path, what: "user") }
+        switch node.value {
+        case .integer, .double: return userOrGroup(node, path, what: "user")
+        default: break
+        }
         guard case .string = node.value else {
             expected("a user name or a numeric id", node, path)
             return nil
@@ -187,8 +193,9 @@ extension SpecDecoder {
     }
 
     mutating func userOrGroup(_ node: JSONNode, _ path: JSONPath, what: String) -> String? {
-        if case .integer = node.value {
-            return integer(node, path, in: 0...4_294_967_294).map { String($0) }
+        switch node.value {
+        case .integer, .double: return integer(node, path, in: 0...4_294_967_294).map { String($0) }
+        default: break
         }
         guard case .string = node.value else {
             expected("a \(what) name or a numeric id", node, path)
@@ -218,7 +225,9 @@ extension SpecDecoder {
     mutating func signal(_ node: JSONNode, _ path: JSONPath) -> Signal? {
         let text: String
         switch node.value {
-        case .integer(let i): text = String(i)
+        case .integer, .double:
+            guard let n = integer(node, path, in: Int64.min...Int64.max) else { return nil }
+            text = String(n)
         case .string:
             guard let s = string(node, path, maxLength: 32) else { return nil }
             text = s
@@ -250,7 +259,15 @@ extension SpecDecoder {
         if let node = fields["network"] {
             spec.network = choice(node, root.appending("network"), NetworkMode.self) ?? .bridge
         }
-        if let node = fields["ports"], let list = array(node, root.appending("ports")) {
+        if let node = fields["ports"], var list = array(node, root.appending("ports")) {
+            // Each mapping is checked against every other, here and across specs: bound the work.
+            if list.count > Self.maxPorts {
+                fail(
+                    node, root.appending("ports"),
+                    "\(list.count) port mappings are too many: at most \(Self.maxPorts) (a range such as \"8000-8100:8000-8100\" counts as one)"
+                )
+                list = []
+            }
             for (i, element) in list.enumerated() {
                 let path = root.appending("ports").appending(i)
                 guard let map = portMapping(element, path) else { continue }
@@ -524,7 +541,7 @@ extension SpecDecoder {
             guard let target = checkedAbsolutePath(targetText, node, path, what: "the tmpfs target") else { return nil }
             var mount = TmpfsMount(target: target)
             for option in optionsText.split(separator: ",") {
-                let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+                let kv = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                 switch (kv[0], kv.count) {
                 case ("size", 2):
                     guard let size = Quantity.bytes(kv[1]), size > 0 else {

@@ -7,12 +7,13 @@ extension SpecDecoder {
         }
         if let node = fields["healthcheck"] { spec.healthcheck = healthCheck(node, root.appending("healthcheck")) }
         if let node = fields["dependsOn"], let list = array(node, root.appending("dependsOn")) {
+            var listed: Set<String> = []  // a set, so a huge list is not checked in quadratic time
             for (i, element) in list.enumerated() {
                 let path = root.appending("dependsOn").appending(i)
                 guard let dependency = dependency(element, path) else { continue }
                 if dependency.name == spec.name {
                     fail(element, path, "a container cannot depend on itself")
-                } else if spec.dependsOn.contains(where: { $0.name == dependency.name }) {
+                } else if !listed.insert(dependency.name).inserted {
                     fail(element, path, "\(JSONPath.quoted(dependency.name)) is listed twice")
                 } else {
                     spec.dependsOn.append(dependency)
@@ -142,7 +143,8 @@ extension SpecDecoder {
     mutating func healthTest(_ node: JSONNode, _ path: JSONPath) -> HealthCheck.Test? {
         if case .string = node.value {
             guard let s = string(node, path, maxLength: Self.maxArgument) else { return nil }
-            guard !s.isEmpty else {
+            // Blank, `sh -c` would run nothing and always report healthy.
+            guard !s.allSatisfy(\.isWhitespace) else {
                 fail(node, path, "the health check command is empty")
                 return nil
             }
@@ -155,7 +157,7 @@ extension SpecDecoder {
         guard let words = stringArray(node, path, maxLength: Self.maxArgument) else { return nil }
         switch words.first {
         case "CMD" where words.count >= 2 && !words[1].isEmpty: return .exec(Array(words.dropFirst()))
-        case "CMD-SHELL" where words.count == 2 && !words[1].isEmpty: return .shell(words[1])
+        case "CMD-SHELL" where words.count == 2 && !words[1].allSatisfy(\.isWhitespace): return .shell(words[1])
         case "NONE" where words.count == 1: return HealthCheck.Test.none
         case "CMD": fail(node, path, "[\"CMD\", ...] needs a program to run after \"CMD\"")
         case "CMD-SHELL": fail(node, path, "[\"CMD-SHELL\", ...] takes exactly one non-empty command string")

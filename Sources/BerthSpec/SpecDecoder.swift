@@ -196,10 +196,18 @@ struct SpecDecoder {
     }
 
     mutating func integer(_ node: JSONNode, _ path: JSONPath, in range: ClosedRange<Int64>) -> Int64? {
+        func outOfRange(_ value: String) -> Int64? {
+            let bound =
+                range.upperBound == .max
+                ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+            fail(node, path, "\(value) is out of range: must be \(bound)")
+            return nil
+        }
         let value: Int64
         switch node.value {
         case .integer(let i): value = i
         case .double(let d) where d.rounded() == d && abs(d) < 9e15: value = Int64(d)
+        case .double(let d) where d.rounded() == d: return outOfRange("\(d)")
         case .double:
             fail(node, path, "expected a whole number, found a fraction")
             return nil
@@ -207,13 +215,7 @@ struct SpecDecoder {
             expected("a whole number", node, path)
             return nil
         }
-        guard range.contains(value) else {
-            let upper = range.upperBound == .max ? "" : " and \(range.upperBound)"
-            let bound =
-                range.upperBound == .max ? "at least \(range.lowerBound)" : "between \(range.lowerBound)\(upper)"
-            fail(node, path, "\(value) is out of range: must be \(bound)")
-            return nil
-        }
+        guard range.contains(value) else { return outOfRange("\(value)") }
         return value
     }
 
@@ -308,7 +310,7 @@ struct SpecDecoder {
                 fail(node, path, "a duration of \(seconds) seconds is too long")
                 return nil
             }
-            return .nanoseconds(Int64((seconds * 1e9).rounded()))
+            return Quantity.duration(seconds: seconds)
         case .string:
             guard let s = string(node, path, maxLength: 64) else { return nil }
             guard let d = Quantity.duration(s) else {
@@ -331,6 +333,13 @@ struct SpecDecoder {
         switch node.value {
         case .integer(let i): bytes = i
         case .double(let d) where d.rounded() == d && abs(d) < 9e18: bytes = Int64(d)
+        case .double(let d) where d.rounded() == d:
+            fail(node, path, d < 0 ? "\(d) bytes is too small: at least \(minimum) bytes" : "\(d) bytes is too large")
+            return nil
+        case .double:
+            // A number, which is accepted, but not a whole one: say that, not "found a number".
+            fail(node, path, "expected a whole number of bytes, found a fraction")
+            return nil
         case .string:
             guard let s = string(node, path, maxLength: 64) else { return nil }
             guard let b = Quantity.bytes(s) else {

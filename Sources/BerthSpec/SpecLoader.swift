@@ -38,8 +38,11 @@ public enum SpecLoader {
 
     public static func load(files: [SpecFile]) -> SpecSet {
         var set = SpecSet()
-        set.files = files
-        for file in files {
+        // A file named twice (`berth validate d d/web.json`) is one spec, not two that collide; a
+        // link under another name is another spec.
+        var seen: Set<String> = []
+        set.files = files.filter { seen.insert("\($0.stem) \(identity(of: $0.path))").inserted }
+        for file in set.files {
             switch load(file) {
             case .success(let spec): set.specs.append(spec)
             case .failure(let problems): set.diagnostics += problems.diagnostics
@@ -99,12 +102,19 @@ public enum SpecLoader {
         return .success(LoadedSpec(file: file, spec: spec, origins: origins))
     }
 
+    /// The file's device and inode, so two paths to one file are recognized; else the path.
+    static func identity(of path: String) -> String {
+        var info = stat()
+        return stat(path, &info) == 0 ? "\(info.st_dev):\(info.st_ino)" : path
+    }
+
     /// Reads a whole file, refusing anything that is not a regular file or is too large to be a spec.
     static func readFile(_ path: String) -> Result<[UInt8], Diagnostic> {
         func fail(_ message: String) -> Result<[UInt8], Diagnostic> {
             .failure(Diagnostic(at: SourceLocation(file: path, line: 1, column: 1), path: .root, message))
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; fstat then refuses it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return fail("cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()
@@ -130,5 +140,23 @@ public enum SpecLoader {
             }
         }
         return .success(bytes)
+    }
+}
+
+extension SpecLoader {
+    /// A spec from bytes that are not a spec file (`berth run`'s flags, as JSON): the same parser
+    /// and rules as for files, with `origin` naming the source in messages.
+    public static func decode(_ bytes: [UInt8], origin: String, defaultName: String) -> Result<ContainerSpec, Problems>
+    {
+        switch JSONParser.parse(bytes, file: origin) {
+        case .failure(let diagnostic): return .failure(Problems(diagnostics: [diagnostic]))
+        case .success(let root):
+            var decoder = SpecDecoder()
+            let decoded = decoder.decode(root, defaultName: defaultName)
+            guard let (spec, _) = decoded, !decoder.diagnostics.hasErrors else {
+                return .failure(Problems(diagnostics: decoder.diagnostics))
+            }
+            return .success(spec)
+        }
     }
 }

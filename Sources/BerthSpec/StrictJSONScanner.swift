@@ -209,6 +209,7 @@ struct StrictJSONScanner {
             throw error("unterminated string: end of file after '\\'", at: path)
         }
         let b = bytes[i]
+        let at = (line, column)
         advance()
         switch b {
         case UInt8(ascii: "\""): return "\""
@@ -241,9 +242,15 @@ struct StrictJSONScanner {
             }
             return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))!
         default:
+            // Back to the escaped byte, which may have been a line break.
             i -= 1
-            column -= 1
-            throw error("invalid escape '\\\(describeByte(quoted: false))' in a string", at: path)
+            (line, column) = at
+            // A visible character is shown after its backslash; a line break, NUL or space is named.
+            let shown = describeByte()
+            if b != 0x20 && shown.hasPrefix("'") {
+                throw error("invalid escape '\\\(shown.dropFirst().dropLast())' in a string", at: path)
+            }
+            throw error("invalid escape: '\\' followed by \(shown)", at: path)
         }
     }
 
@@ -403,9 +410,26 @@ struct StrictJSONScanner {
         let length = (try? utf8SequenceLength(.root)) ?? 0
         if length > 0 {
             let c = String(decoding: bytes[i..<i + length], as: UTF8.self)
+            // A no-break space or a second byte order mark would print as a blank: name it.
+            if quoted, let scalar = c.unicodeScalars.first, Self.isInvisible(scalar) {
+                let what =
+                    scalar.value == 0xFEFF
+                    ? "a byte order mark"
+                    : scalar.properties.isWhitespace ? "a space JSON does not allow" : "an invisible character"
+                return "U+\(hex(scalar.value)) (\(what))"
+            }
             return quoted ? "'\(c)'" : c
         }
         return "invalid UTF-8 byte 0x\(hex(UInt32(b), width: 2))"
+    }
+
+    private static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .format, .control, .spaceSeparator, .lineSeparator, .paragraphSeparator, .nonspacingMark,
+            .enclosingMark, .spacingMark, .privateUse, .unassigned:
+            true
+        default: scalar.properties.isWhitespace
+        }
     }
 
     private func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }

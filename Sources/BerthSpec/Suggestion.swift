@@ -5,7 +5,11 @@ enum Suggestion {
         let folded = fold(word)
         if let exact = candidates.first(where: { fold($0) == folded }) { return exact }
         let limit = max(2, word.count / 3)
-        let scored = candidates.map { ($0, distance(folded, fold($0))) }.filter { $0.1 <= limit }
+        // The distance is at least the difference in length: candidates far from the word's length
+        // are skipped before the O(n·m) distance, which a megabyte-long key would make take minutes.
+        let length = folded.count
+        let scored = candidates.map { ($0, fold($0)) }.filter { abs($0.1.count - length) <= limit }
+            .map { ($0.0, distance(folded, $0.1)) }.filter { $0.1 <= limit }
         return scored.min { $0.1 < $1.1 }?.0
     }
 

@@ -43,7 +43,7 @@ import Testing
         case 4:  // truncate
             bytes.removeLast(Int.random(in: 0...count, using: &rng))
         case 5:  // overwrite a byte
-            bytes[at()] = interestingBytes.randomElement(using: &rng)!
+            if !bytes.isEmpty { bytes[at()] = interestingBytes.randomElement(using: &rng)! }
         default:  // replace a value by one of another type
             let colons = bytes.indices.filter { bytes[$0] == UInt8(ascii: ":") }
             guard let colon = colons.randomElement(using: &rng) else { break }
