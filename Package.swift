@@ -30,6 +30,9 @@ let package = Package(
         // systemd bindings: sd-bus (transient units), sd-journal (read and write), sd-daemon.
         .target(name: "BerthSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
 
+        // The runtime: a spec becomes a supervisor configuration (Docker's defaults), the
+        // supervisor is spawned and placed in the container's scope, state is read back.
+        .target(name: "BerthRuntime", dependencies: ["BerthSpec", "BerthSystemd"], swiftSettings: strict),
         // The per-container supervisor and everything between clone and exec: single-threaded C,
         // because no Swift may run in a forked child and Swift's runtime would cost megabytes
         // of memory per container.
@@ -41,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthSpec",
+                "BerthSpec", "BerthRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -52,6 +55,9 @@ let package = Package(
         .testTarget(
             name: "BerthSpecTests", dependencies: ["BerthSpec", "BerthTestSupport"],
             resources: [.copy("Corpus")], swiftSettings: strict),
+        .testTarget(
+            name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthSpec", "BerthSystemd", "BerthTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
             swiftSettings: strict),

@@ -80,6 +80,9 @@ static int apply(struct config *c, char *key, char *value) {
     } else if (!strcmp(key, "STOPSIGNAL")) {
         if (parse_u64(value, &n) || n < 1 || n > 64) return fail("bad STOPSIGNAL", value);
         c->stop_signal = (int)n;
+    } else if (!strcmp(key, "STOPTIMEOUT")) {
+        if (parse_u64(value, &n) || n > 86400) return fail("bad STOPTIMEOUT", value);
+        c->stop_timeout = (int)n;
     } else if (!strcmp(key, "MOUNT")) {
         char *f[5];
         if (split_fields(value, f, 5) != 5) return fail("MOUNT needs type, source, target, flags, data", NULL);
@@ -106,6 +109,7 @@ static int apply(struct config *c, char *key, char *value) {
 int config_load(const char *path, struct config *c) {
     memset(c, 0, sizeof *c);
     c->stop_signal = 15;
+    c->stop_timeout = 10;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(strerror(errno), path);
     struct stat st;

@@ -50,6 +50,7 @@ struct config {
     const char *sysctls[64]; /* "key=value" with dots in key */
     size_t nsysctls;
     int stop_signal;
+    int stop_timeout; /* seconds from a stop signal to SIGKILL */
 };
 
 /* Reads and checks the file; on failure prints why to stderr and returns -1. */

@@ -83,6 +83,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: berth-supervisor CONFIG (run by berth, not by hand)\n");
         return 2;
     }
+    /* Whatever the caller left open without close-on-exec must not reach the container. */
+    syscall(SYS_close_range, FD_STDERR + 1, ~0U, 0);
     /* Which client fds were passed must be known before this process opens anything, and the
      * numbers 5 to 7 stay taken (by /dev/null when not passed) so nothing of ours lands there. */
     bool attached[3];
@@ -160,7 +162,8 @@ int main(int argc, char **argv) {
         dup2(err[1], 2);
         close(sfd);
         close(lock);
-        for (int fd = FD_STDIN; fd <= FD_STDERR; fd++) close(fd);
+        /* Nothing of berth's may leak into the container: the report pipe and the client fds. */
+        for (int fd = FD_REPORT; fd <= FD_STDERR; fd++) close(fd);
         container_main(&c, fail[1]);
     }
     close(out[1]);
@@ -196,11 +199,23 @@ int main(int argc, char **argv) {
     };
     int stdin_fd = attached_stdin ? FD_STDIN : -1;
     bool exited = false;
-    long long drain_deadline = 0;
+    long long drain_deadline = 0, kill_deadline = 0;
     for (;;) {
         struct pollfd p[4] = {{sfd, POLLIN, 0}, {streams[0].fd, POLLIN, 0}, {streams[1].fd, POLLIN, 0}, {stdin_fd, POLLIN, 0}};
         if (exited && streams[0].fd < 0 && streams[1].fd < 0) break;
         int timeout = -1;
+        if (!exited && kill_deadline) {
+            /* Asked to stop and still running after stopTimeout: SIGKILL it ourselves, before
+             * systemd's later SIGKILL (stopTimeout plus a margin) would take us down with it
+             * and leave the exit unrecorded. */
+            long long left = (kill_deadline - now_ns()) / 1000000;
+            if (left <= 0) {
+                kill(pid, SIGKILL);
+                kill_deadline = 0;
+            } else {
+                timeout = (int)left;
+            }
+        }
         if (exited) {
             /* The container's PID 1 is gone, which kills its namespace; its pipes close at
              * once unless something outside holds them. Wait a little, no longer. */
@@ -242,8 +257,10 @@ int main(int argc, char **argv) {
                  * forward only signals that came from elsewhere, so a program that counts
                  * them (a second ^C) is not hit twice. */
                 if (si.ssi_signo == (unsigned)c.stop_signal || si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT ||
-                    si.ssi_signo == SIGKILL)
+                    si.ssi_signo == SIGKILL) {
                     st.stop_signal = (int)si.ssi_signo;
+                    if (!kill_deadline) kill_deadline = now_ns() + (long long)c.stop_timeout * 1000000000LL;
+                }
                 if (!exited && si.ssi_pid != 1) kill(pid, (int)si.ssi_signo);
             }
         }

@@ -1,0 +1,66 @@
+/// Where a container's state lives under berth's root:
+///
+///     ROOT/containers/ID/           one directory per container
+///         spec.json                 what it was created from (written by berth, renamed into place)
+///         supervisor.conf           the supervisor's input
+///         state, state.lock         written only by the supervisor (temp file + rename); the lock
+///                                   is held for the supervisor's lifetime
+///         hostname hosts resolv.conf  bind-mounted into the container
+///         upper/ work/ merged/      its writable layer and overlay mount point
+///     ROOT/containers/names/NAME -> ../ID   the name, claimed atomically with symlink(2)
+///     ROOT/volumes/NAME/_data       named volumes
+public struct ContainerLayout: Sendable {
+    public let root: String
+    public let id: String
+
+    public init(root: String, id: String) {
+        self.root = root
+        self.id = id
+    }
+
+    public var containers: String { root + "/containers" }
+    public var directory: String { containers + "/" + id }
+    public var stateFile: String { directory + "/state" }
+    public var configFile: String { directory + "/supervisor.conf" }
+    public var specFile: String { directory + "/spec.json" }
+    public var upper: String { directory + "/upper" }
+    public var work: String { directory + "/work" }
+    public var merged: String { directory + "/merged" }
+    public static func nameLink(root: String, name: String) -> String { root + "/containers/names/" + name }
+    public func volumePath(_ name: String) -> String { root + "/volumes/" + name + "/_data" }
+
+    /// The scope a container runs in.
+    public static func unitName(_ containerName: String) -> String { "berth-\(containerName).scope" }
+}
+
+/// The supervisor's record of a container, from its state file.
+public struct ContainerState: Sendable, Equatable {
+    public var status: String
+    public var pid: Int32
+    public var supervisorPid: Int32
+    public var startedAt: UInt64
+    public var finishedAt: UInt64
+    public var exitCode: Int32
+    public var signal: Int32
+    /// The stop signal the supervisor received (systemctl stop, berth stop), or 0.
+    public var stopSignal: Int32
+    public var error: String?
+
+    public init?(parsing text: String) {
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        guard let status = fields["status"] else { return nil }
+        self.status = status
+        pid = Int32(fields["pid"] ?? "") ?? 0
+        supervisorPid = Int32(fields["supervisorPid"] ?? "") ?? 0
+        startedAt = UInt64(fields["startedAt"] ?? "") ?? 0
+        finishedAt = UInt64(fields["finishedAt"] ?? "") ?? 0
+        exitCode = Int32(fields["exitCode"] ?? "") ?? 0
+        signal = Int32(fields["signal"] ?? "") ?? 0
+        stopSignal = Int32(fields["stopSignal"] ?? "") ?? 0
+        error = fields["error"]
+    }
+}

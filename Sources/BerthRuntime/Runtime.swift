@@ -1,0 +1,228 @@
+import BerthSpec
+import BerthSystemd
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public struct RuntimeError: Error, CustomStringConvertible {
+    /// Docker's convention: 125 when berth fails, 126 when the command cannot run, 127 when
+    /// it is not found.
+    public var exitCode: Int32
+    public var description: String
+
+    public init(_ exitCode: Int32 = 125, _ description: String) {
+        self.exitCode = exitCode
+        self.description = description
+    }
+}
+
+/// A container that has started: its supervisor (our child while berth runs) and its PID 1.
+public struct StartedContainer: Sendable {
+    public var layout: ContainerLayout
+    public var name: String
+    public var supervisorPid: pid_t
+    public var pid: pid_t
+}
+
+/// Creates and starts containers: a directory of state, a supervisor in the scope
+/// `berth-NAME.scope`, and the container under it.
+public struct Runtime {
+    public let root: String
+    /// The berth-supervisor executable.
+    public let supervisor: String
+    /// Lines worth telling the user (clamped limits), printed by the caller.
+    public var warnings: [String] = []
+
+    public init(root: String, supervisor: String) {
+        self.root = root
+        self.supervisor = supervisor
+    }
+
+    /// Runs `spec` on the root filesystem `rootfs` (read-only lower layer of its overlay).
+    /// With `attach`, the container's stdout and stderr are also copied to ours (and our stdin
+    /// to it) for as long as berth lives.
+    public mutating func run(spec: ContainerSpec, rootfs: String, attach: Bool, attachStdin: Bool = false)
+        throws(RuntimeError)
+        -> StartedContainer
+    {
+        guard ContainerSpec.isValidName(spec.name) else {
+            throw RuntimeError(125, "invalid container name \(spec.name)")
+        }
+        let layout = ContainerLayout(root: root, id: Self.newID())
+        try Files.makeDirectories([layout.containers + "/names", layout.upper, layout.work, layout.merged])
+        let link = ContainerLayout.nameLink(root: root, name: spec.name)
+        guard symlink("../" + layout.id, link) == 0 else {
+            let e = errno
+            Files.removeTree(layout.directory)
+            if e == EEXIST {
+                throw RuntimeError(
+                    125,
+                    "the container name \"\(spec.name)\" is already in use; remove that container or choose another name"
+                )
+            }
+            throw RuntimeError(125, "cannot claim the name \(spec.name): \(String(cString: strerror(e)))")
+        }
+        do {
+            return try start(spec: spec, layout: layout, rootfs: rootfs, attach: attach, attachStdin: attachStdin)
+        } catch {
+            unlink(link)
+            Files.removeTree(layout.directory)
+            throw error
+        }
+    }
+
+    private mutating func start(
+        spec: ContainerSpec, layout: ContainerLayout, rootfs: String, attach: Bool, attachStdin: Bool
+    ) throws(RuntimeError) -> StartedContainer {
+        let user: ResolvedUser
+        do {
+            user = try UserDatabase.resolve(
+                user: spec.user, groupAdd: spec.groupAdd, passwd: Files.readText(rootfs + "/etc/passwd"),
+                group: Files.readText(rootfs + "/etc/group"))
+        } catch {
+            throw RuntimeError(125, error.description)
+        }
+        let argv = (spec.entrypoint ?? []) + (spec.command ?? [])
+        guard !argv.isEmpty else { throw RuntimeError(125, "no command: give one after the image, or set \"command\"") }
+        let hostname = spec.hostname ?? String(layout.id.prefix(12))
+        let environment = try Self.environment(spec: spec, hostname: hostname, home: user.home)
+        var clamped = spec
+        clampUlimits(&clamped)
+
+        try Files.write(layout.directory + "/hostname", hostname + "\n")
+        try Files.write(layout.directory + "/hosts", Self.hosts(spec: spec, hostname: hostname))
+        try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
+        for case .volume(let name) in spec.volumes.map(\.source) {
+            try Files.makeDirectories([layout.volumePath(name)])
+        }
+        let config = SupervisorConfig.make(
+            spec: clamped, layout: layout, lowerDirs: [rootfs], user: user, environment: environment, argv: argv,
+            seccompPath: nil)
+        try Files.write(layout.configFile, config.bytes)
+
+        let launch = try SupervisorProcess.spawn(
+            executable: supervisor, config: layout.configFile, attach: attach, attachStdin: attachStdin)
+        do {
+            try placeInScope(spec: spec, supervisorPid: launch.pid)
+        } catch {
+            launch.abandon()
+            throw error
+        }
+        let pid = try launch.go()
+        return StartedContainer(layout: layout, name: spec.name, supervisorPid: launch.pid, pid: pid)
+    }
+
+    /// The transient scope: limits from `resources`, and the stop behaviour of the spec. The
+    /// supervisor is in the scope too, so it counts: one task more, and a little memory.
+    private func placeInScope(spec: ContainerSpec, supervisorPid: pid_t) throws(RuntimeError) {
+        let unit = ContainerLayout.unitName(spec.name)
+        let stopTimeout = spec.stopTimeout ?? DockerDefaults.stopTimeout
+        var properties: [UnitProperty] = [
+            .killSignal(spec.stopSignal?.number ?? SIGTERM),
+            // systemd's SIGKILL comes 5 s after the supervisor's own, so the exit is recorded first.
+            .timeoutStop(microseconds: UInt64(stopTimeout.components.seconds + 5) * 1_000_000),
+            .collectMode("inactive-or-failed"), .delegate(true), .memoryAccounting(true), .tasksAccounting(true),
+            .cpuAccounting(true), .ioAccounting(true),
+        ]
+        if let memory = spec.resources.memory { properties.append(.memoryMax(UInt64(memory) + Self.supervisorMemory)) }
+        if let pids = spec.resources.pids { properties.append(.tasksMax(UInt64(pids) + 1)) }
+        if let cpus = spec.resources.cpus { properties.append(.cpuQuotaPerSec(microseconds: UInt64(cpus * 1_000_000))) }
+        do {
+            let bus = try SystemdBus()
+            // A failed scope of the same name from an earlier run must be collected first.
+            try? bus.resetFailedUnit(name: unit)
+            try bus.startTransientScope(
+                name: unit, pids: [supervisorPid], slice: "berth.slice",
+                description: "berth container \(spec.name) (\(spec.image?.description ?? "rootfs"))",
+                properties: properties)
+        } catch {
+            throw RuntimeError(125, "cannot create the scope \(unit): \(error)")
+        }
+    }
+
+    /// The supervisor's share of a scope's MemoryMax (its PSS is well under this).
+    public static let supervisorMemory: UInt64 = 2 << 20
+
+    /// No ulimit above our own hard limit: raising it needs CAP_SYS_RESOURCE, which berth may
+    /// not have (Docker's usual nofile 1048576 fails with EPERM there). Clamped, and said so.
+    private mutating func clampUlimits(_ spec: inout ContainerSpec) {
+        for (name, limit) in spec.resources.ulimits {
+            guard let resource = Rlimits.number(name) else { continue }
+            var current = rlimit()
+            guard getrlimit(__rlimit_resource_t(UInt32(resource)), &current) == 0, current.rlim_max != rlim_t.max
+            else { continue }
+            let max = Int64(current.rlim_max)
+            var clampedLimit = limit
+            if limit.hard == -1 || limit.hard > max { clampedLimit.hard = max }
+            if limit.soft == -1 || limit.soft > clampedLimit.hard { clampedLimit.soft = clampedLimit.hard }
+            if clampedLimit != limit {
+                warnings.append(
+                    "ulimit \(name) \(limit.soft):\(limit.hard) clamped to \(clampedLimit.soft):\(clampedLimit.hard), the hard limit berth itself has"
+                )
+                spec.resources.ulimits[name] = clampedLimit
+            }
+        }
+    }
+
+    static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+    }
+
+    /// Docker's order: PATH and HOSTNAME, HOME from passwd, TERM for a TTY, the env files, then
+    /// the spec's own variables.
+    static func environment(spec: ContainerSpec, hostname: String, home: String) throws(RuntimeError) -> [String] {
+        var env: [(String, String)] = [("PATH", DockerDefaults.path), ("HOSTNAME", hostname), ("HOME", home)]
+        if spec.tty { env.append(("TERM", "xterm")) }
+        func set(_ key: String, _ value: String) {
+            if let i = env.firstIndex(where: { $0.0 == key }) { env[i].1 = value } else { env.append((key, value)) }
+        }
+        for file in spec.envFile {
+            guard let text = Files.readText(file) else { throw RuntimeError(125, "cannot read the env file \(file)") }
+            for line in text.split(separator: "\n") {
+                let trimmed = line.drop { $0 == " " || $0 == "\t" }
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                if let eq = trimmed.firstIndex(of: "=") {
+                    set(String(trimmed[..<eq]), String(trimmed[trimmed.index(after: eq)...]))
+                } else if let value = getenv(String(trimmed)) {
+                    // A bare name takes the value berth was started with, as Docker does.
+                    set(String(trimmed), String(cString: value))
+                }
+            }
+        }
+        for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) { set(key, value) }
+        return env.map { "\($0.0)=\($0.1)" }
+    }
+
+    static func hosts(spec: ContainerSpec, hostname: String) -> String {
+        if spec.network == .host, let host = Files.readText("/etc/hosts") { return host }
+        return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t\(hostname)\n"
+    }
+
+    /// The host's resolvers; behind systemd-resolved's stub, the upstream servers it uses.
+    static func resolvConf() -> String {
+        let text = Files.readText("/etc/resolv.conf") ?? ""
+        if text.contains("nameserver 127.0.0.53"), let upstream = Files.readText("/run/systemd/resolve/resolv.conf") {
+            return upstream
+        }
+        return text
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+extension Runtime {
+    /// Removes a stopped container's state and frees its name.
+    public static func remove(root: String, name: String, id: String) {
+        let link = ContainerLayout.nameLink(root: root, name: name)
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "../" + id { unlink(link) }
+        Files.removeTree(ContainerLayout(root: root, id: id).directory)
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A berth-supervisor process between its spawn and the start of its container: it waits on
+/// fd 3 until berth has put it in its scope, and reports the container's PID (or why it could
+/// not start) on fd 4. See Sources/berth-supervisor/main.c.
+struct SupervisorProcess {
+    let pid: pid_t
+    private let goFD: Int32
+    private let reportFD: Int32
+
+    /// posix_spawn, never fork, with the signal mask cleared and every signal at its default, so
+    /// nothing berth ignores or blocks leaks into a container.
+    static func spawn(executable: String, config: String, attach: Bool, attachStdin: Bool) throws(RuntimeError)
+        -> SupervisorProcess
+    {
+        var goPipe: [Int32] = [-1, -1]
+        var reportPipe: [Int32] = [-1, -1]
+        guard pipe(&goPipe) == 0, pipe(&reportPipe) == 0 else {
+            throw RuntimeError(125, "pipe: \(String(cString: strerror(errno)))")
+        }
+        // Above every fd the child is given, so the dup2s below cannot overwrite one another.
+        func high(_ fd: Int32) -> Int32 {
+            let moved = fcntl(fd, F_DUPFD_CLOEXEC, 64)
+            close(fd)
+            return moved
+        }
+        let goRead = high(goPipe[0])
+        let goWrite = high(goPipe[1])
+        let reportRead = high(reportPipe[0])
+        let reportWrite = high(reportPipe[1])
+        defer {
+            close(goRead)
+            close(reportWrite)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, goRead, 3)
+        posix_spawn_file_actions_adddup2(&actions, reportWrite, 4)
+        if attach {
+            if attachStdin { posix_spawn_file_actions_adddup2(&actions, 0, 5) }
+            posix_spawn_file_actions_adddup2(&actions, 1, 6)
+            posix_spawn_file_actions_adddup2(&actions, 2, 7)
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = [executable, config]
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        var cEnv = env.map { strdup($0) } + [nil]
+        defer { for e in cEnv { free(e) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, executable, &actions, &attributes, &cArgs, &cEnv)
+        guard r == 0 else {
+            close(goWrite)
+            close(reportRead)
+            throw RuntimeError(125, "cannot start the supervisor \(executable): \(String(cString: strerror(r)))")
+        }
+        return SupervisorProcess(pid: pid, goFD: goWrite, reportFD: reportRead)
+    }
+
+    /// The scope could not be made: closing fd 3 without a byte tells the supervisor to give up.
+    func abandon() {
+        close(goFD)
+        close(reportFD)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    /// Lets the supervisor start the container; returns the container's PID.
+    func go() throws(RuntimeError) -> pid_t {
+        var byte: UInt8 = 0x67
+        _ = write(goFD, &byte, 1)
+        close(goFD)
+        var report: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        // One line; not to end of file, which a leaked descriptor could hold off forever.
+        while !report.contains(UInt8(ascii: "\n")) {
+            let n = read(reportFD, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            report += buffer[0..<n]
+        }
+        close(reportFD)
+        let line = String(decoding: report, as: UTF8.self).trimmingSuffix("\n")
+        if line.hasPrefix("pid "), let pid = pid_t(line.dropFirst(4)) { return pid }
+        if line.hasPrefix("error ") {
+            let rest = line.dropFirst(6)
+            let code = Int32(rest.prefix { $0 != " " }) ?? 125
+            return try fail(RuntimeError(code, String(rest.drop { $0 != " " }.dropFirst())))
+        }
+        return try fail(RuntimeError(125, "the supervisor exited without starting the container"))
+    }
+
+    private func fail(_ error: RuntimeError) throws(RuntimeError) -> pid_t {
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        throw error
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}

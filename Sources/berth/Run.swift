@@ -1,0 +1,175 @@
+import ArgumentParser
+import BerthRuntime
+import BerthSpec
+import Foundation
+
+/// The container a foreground `berth run` waits for; read by the signal handler.
+nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a new container, in its own systemd scope, with its output in journald.",
+        discussion: """
+            Until the image store lands, the root filesystem is a directory: --rootfs DIR. The \
+            container writes to its own layer; DIR is never changed. Exit status: the container's \
+            own, or 125 when berth fails, 126 when the command cannot run, 127 when it is not found.
+            """)
+
+    @ParentCommand var berth: Berth
+
+    @Option(help: ArgumentHelp("The root filesystem: a directory, used read-only.", valueName: "dir"))
+    var rootfs: String
+
+    @Option(help: "A name for the container (default: a random one).") var name: String?
+    @Flag(name: .shortAndLong, help: "Run in the background and print the container's ID.") var detach = false
+    @Flag(help: "Remove the container when it exits (foreground runs).") var rm = false
+    @Flag(name: .shortAndLong, help: "Keep stdin open and pass it to the container.") var interactive = false
+    @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal (not yet supported).") var tty = false
+    @Option(name: .shortAndLong, help: "Set an environment variable (KEY=VALUE).") var env: [String] = []
+    @Option(name: .customLong("env-file"), help: "Read environment variables from a file.") var envFile: [String] = []
+    @Option(name: .shortAndLong, help: "Bind a host path or a named volume: SRC:DST[:ro].") var volume: [String] = []
+    @Option(help: "Mount a tmpfs: PATH[:size=SIZE,mode=OCTAL].") var tmpfs: [String] = []
+    @Option(help: "Network mode: none or host (bridge comes with networking).") var network: String?
+    @Option(name: .shortAndLong, help: "User: NAME|UID[:GROUP|GID].") var user: String?
+    @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
+    @Option(help: "Override the entrypoint.") var entrypoint: String?
+    @Option(name: .shortAndLong, help: "The container's hostname.") var hostname: String?
+    @Flag(help: "Run a small init as PID 1 that forwards signals and reaps zombies.") var `init` = false
+    @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.") var readOnly = false
+    @Option(name: .customLong("cap-add"), help: "Add a capability.") var capAdd: [String] = []
+    @Option(name: .customLong("cap-drop"), help: "Drop a capability (ALL for every one).") var capDrop: [String] = []
+    @Option(name: .customLong("security-opt"), help: "no-new-privileges, or seccomp=unconfined|PATH.")
+    var securityOpt: [String] = []
+    @Option(name: .shortAndLong, help: "Memory limit (e.g. 256M).") var memory: String?
+    @Option(help: "CPUs (e.g. 0.5).") var cpus: Double?
+    @Option(name: .customLong("pids-limit"), help: "Maximum number of tasks.") var pidsLimit: Int?
+    @Option(name: .customLong("shm-size"), help: "Size of /dev/shm.") var shmSize: String?
+    @Option(help: "A ulimit: NAME=SOFT[:HARD].") var ulimit: [String] = []
+    @Option(help: "A namespaced sysctl: KEY=VALUE.") var sysctl: [String] = []
+    @Option(name: .customLong("stop-signal"), help: "Signal that stops the container.") var stopSignal: String?
+    @Option(name: .customLong("stop-timeout"), help: "Seconds to wait before SIGKILL.") var stopTimeout: Int?
+    @Option(name: .shortAndLong, help: "A label: KEY=VALUE.") var label: [String] = []
+    @Option(name: .customLong("group-add"), help: "An additional group.") var groupAdd: [String] = []
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    func run() throws {
+        if tty { fail(125, "pseudo-terminals (-t) are not supported yet; run without -t") }
+        let spec = buildSpec()
+        let supervisor = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent(
+            "berth-supervisor"
+        ).path
+        var runtime = Runtime(root: berth.global.root, supervisor: supervisor)
+        let started: StartedContainer
+        do {
+            started = try runtime.run(spec: spec, rootfs: rootfs, attach: !detach, attachStdin: interactive && !detach)
+        } catch {
+            fail(error.exitCode, error.description)
+        }
+        for warning in runtime.warnings { FileHandle.standardError.write(Data("berth: \(warning)\n".utf8)) }
+        if detach {
+            print(started.layout.id)
+            return
+        }
+        // The terminal's ^C and friends reach berth, not the supervisor (it has its own session):
+        // pass them on, as docker run does.
+        forwardSignalsTo = started.supervisorPid
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+            signal(sig) { kill(forwardSignalsTo, $0) }
+        }
+        var status: Int32 = 0
+        while waitpid(started.supervisorPid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: started.layout.stateFile, encoding: .utf8)) ?? ""
+        guard let state = ContainerState(parsing: text) else { fail(125, "the container's state was not recorded") }
+        if rm { Runtime.remove(root: berth.global.root, name: spec.name, id: started.layout.id) }
+        if let error = state.error { FileHandle.standardError.write(Data("berth: \(error)\n".utf8)) }
+        throw ExitCode(state.exitCode)
+    }
+
+    /// The flags as a spec document, decoded by the same code as spec files.
+    func buildSpec() -> ContainerSpec {
+        // --rootfs stands in for an image until the store lands; the spec rules still want one.
+        var doc: [String: Any] = ["image": "rootfs"]
+        if let name { doc["name"] = name }
+        if !command.isEmpty { doc["command"] = command }
+        if let entrypoint { doc["entrypoint"] = entrypoint.isEmpty ? [] : [entrypoint] }
+        var environment: [String: String] = [:]
+        for pair in env {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            environment[kv[0]] = kv.count == 2 ? kv[1] : ProcessInfo.processInfo.environment[kv[0]] ?? ""
+        }
+        if !environment.isEmpty { doc["env"] = environment }
+        if !envFile.isEmpty {
+            doc["envFile"] = envFile.map {
+                $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0
+            }
+        }
+        if !volume.isEmpty { doc["volumes"] = volume }
+        if !tmpfs.isEmpty { doc["tmpfs"] = tmpfs }
+        doc["network"] = network ?? "none"
+        if let user { doc["user"] = user }
+        if let workdir { doc["workdir"] = workdir }
+        if let hostname { doc["hostname"] = hostname }
+        if self.`init` { doc["init"] = true }
+        var security: [String: Any] = [:]
+        if readOnly { security["readonlyRootfs"] = true }
+        if !capAdd.isEmpty { security["capAdd"] = capAdd }
+        if !capDrop.isEmpty { security["capDrop"] = capDrop }
+        for opt in securityOpt {
+            if opt == "no-new-privileges" || opt == "no-new-privileges:true" || opt == "no-new-privileges=true" {
+                security["noNewPrivileges"] = true
+            } else if opt.hasPrefix("seccomp=") || opt.hasPrefix("seccomp:") {
+                security["seccomp"] = String(opt.dropFirst(8))
+            } else {
+                fail(125, "unsupported --security-opt \(opt): expected no-new-privileges or seccomp=unconfined|PATH")
+            }
+        }
+        if !security.isEmpty { doc["security"] = security }
+        var resources: [String: Any] = [:]
+        if let memory { resources["memory"] = memory }
+        if let cpus { resources["cpus"] = cpus }
+        if let pidsLimit { resources["pids"] = pidsLimit }
+        if let shmSize { resources["shmSize"] = shmSize }
+        var ulimits: [String: Any] = [:]
+        for u in ulimit {
+            let kv = u.split(separator: "=", maxSplits: 1).map(String.init)
+            let limits = (kv.count == 2 ? kv[1] : "").split(separator: ":").compactMap { Int64($0) }
+            guard kv.count == 2, (1...2).contains(limits.count) else {
+                fail(125, "invalid --ulimit \(u): expected NAME=SOFT[:HARD]")
+            }
+            ulimits[kv[0]] = ["soft": limits[0], "hard": limits.last!]
+        }
+        if !ulimits.isEmpty { resources["ulimits"] = ulimits }
+        if !resources.isEmpty { doc["resources"] = resources }
+        if !sysctl.isEmpty { doc["sysctls"] = keyValues(sysctl, "--sysctl") }
+        if !label.isEmpty { doc["labels"] = keyValues(label, "--label") }
+        if !groupAdd.isEmpty { doc["groupAdd"] = groupAdd }
+        if let stopSignal { doc["stopSignal"] = stopSignal }
+        if let stopTimeout { doc["stopTimeout"] = stopTimeout }
+
+        let defaultName = String(UUID().uuidString.lowercased().filter { $0 != "-" }.prefix(12))
+        let bytes = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
+        switch SpecLoader.decode(Array(bytes), origin: "command line", defaultName: defaultName) {
+        case .success(var spec):
+            spec.image = nil
+            return spec
+        case .failure(let problems):
+            fail(125, problems.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "\n"))
+        }
+    }
+
+    private func keyValues(_ items: [String], _ flag: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for item in items {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { fail(125, "invalid \(flag) \(item): expected KEY=VALUE") }
+            out[kv[0]] = kv[1]
+        }
+        return out
+    }
+
+    private func fail(_ code: Int32, _ message: String) -> Never {
+        FileHandle.standardError.write(Data("berth: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}

@@ -1,0 +1,151 @@
+import BerthRuntime
+import BerthSpec
+import BerthSystemd
+import BerthTestSupport
+import Foundation
+import Testing
+
+/// Containers run for real in the sandbox: a busybox root filesystem, the supervisor built
+/// beside the tests, systemd scopes and journald.
+@Suite(.serialized) struct RuntimeIntegrationTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let supervisor = packageRoot + "/.build/debug/berth-supervisor"
+    static let root = "/tmp/berth-runtime-tests"
+
+    /// A root filesystem of Debian's static busybox, with a passwd and group file.
+    static func makeRootfs() throws -> String {
+        let dir = root + "/rootfs-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: dir + "/bin/busybox")
+        for tool in ["sh", "cat", "echo", "id", "ps", "sleep", "grep", "ls", "touch", "mount", "trap"] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/bin/" + tool, withDestinationPath: "busybox")
+        }
+        try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"
+            .write(toFile: dir + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\nnogroup:x:65534:\nstaff:x:50:nobody\n".write(
+            toFile: dir + "/etc/group", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    static func spec(_ name: String, _ command: [String], configure: (inout ContainerSpec) -> Void = { _ in })
+        -> ContainerSpec
+    {
+        var spec = ContainerSpec(name: name)
+        spec.command = command
+        spec.network = .none
+        configure(&spec)
+        return spec
+    }
+
+    /// Waits for the supervisor (our child) and returns the container's recorded end.
+    static func wait(_ started: StartedContainer) throws -> ContainerState {
+        var status: Int32 = 0
+        while waitpid(started.supervisorPid, &status, 0) < 0 && errno == EINTR {}
+        let text = try String(contentsOfFile: started.layout.stateFile, encoding: .utf8)
+        return try #require(ContainerState(parsing: text))
+    }
+
+    /// The container's journal entries, by CONTAINER_NAME.
+    static func journal(_ name: String, count: Int) throws -> [Journal.Entry] {
+        let journal = try Journal()
+        try journal.addMatch("CONTAINER_NAME", name)
+        try journal.seekHead()
+        var entries: [Journal.Entry] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while entries.count < count && ContinuousClock.now < deadline {
+            while let entry = try journal.next() { entries.append(entry) }
+            if entries.count < count { try journal.wait(timeout: .milliseconds(200)) }
+        }
+        return entries
+    }
+
+    static func unique(_ stem: String) -> String { "\(stem)-\(UInt32.random(in: 0...UInt32.max))" }
+
+    @Test(.integration) func outputGoesToJournaldFromTheScopeAndTheExitCodeIsKept() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        let name = Self.unique("out")
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        let started = try runtime.run(
+            spec: Self.spec(name, ["sh", "-c", "echo to-stdout; echo to-stderr >&2; touch /written; exit 7"]),
+            rootfs: rootfs, attach: false)
+        let state = try Self.wait(started)
+        #expect(state.status == "exited" && state.exitCode == 7)
+        let entries = try Self.journal(name, count: 2)
+        let out = try #require(entries.first { $0.string("MESSAGE") == "to-stdout" })
+        let err = try #require(entries.first { $0.string("MESSAGE") == "to-stderr" })
+        #expect(out.string("PRIORITY") == "6" && err.string("PRIORITY") == "3")
+        #expect(out.string("_SYSTEMD_UNIT") == "berth-\(name).scope")
+        #expect(out.string("_SYSTEMD_SLICE") == "berth.slice")
+        #expect(out.string("SYSLOG_IDENTIFIER") == name)
+        #expect(out.string("CONTAINER_ID") == String(started.layout.id.prefix(12)))
+        #expect(out.string("CONTAINER_ID_FULL") == started.layout.id)
+        // The container wrote to its own layer, never to the root filesystem it was given.
+        #expect(!FileManager.default.fileExists(atPath: rootfs + "/written"))
+        #expect(FileManager.default.fileExists(atPath: started.layout.upper + "/written"))
+    }
+
+    @Test(.integration) func isolationAndPrivilegesAsDocker() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        let script =
+            "ps -o pid | wc -l; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; id; mount -t tmpfs x /dev 2>&1; ls /proc/1/fd | wc -l"
+        let root = Self.unique("priv-root")
+        let asRoot = try runtime.run(spec: Self.spec(root, ["sh", "-c", script]), rootfs: rootfs, attach: false)
+        #expect(try Self.wait(asRoot).exitCode == 0)
+        let lines = try Self.journal(root, count: 8).compactMap { $0.string("MESSAGE") }
+        #expect(lines.contains("CapEff:\t00000000a80425fb"))
+        #expect(lines.contains("CapPrm:\t00000000a80425fb"))
+        #expect(lines.contains("CapBnd:\t00000000a80425fb"))
+        #expect(lines.contains("CapInh:\t0000000000000000"))
+        #expect(lines.contains("CapAmb:\t0000000000000000"))
+        // Without CAP_SYS_ADMIN there is no mounting.
+        #expect(lines.contains { $0.contains("mount") && $0.contains("permission denied") })
+        // PID 1 sees its own processes only (ps's header, sh, ps and wc: 4 lines) and has no
+        // descriptor beyond stdin, stdout and stderr (ls counts 3).
+        #expect(lines.first == "4")
+        #expect(lines.last == "3")
+
+        let nobody = Self.unique("priv-nobody")
+        let asNobody = try runtime.run(
+            spec: Self.spec(nobody, ["sh", "-c", script]) { $0.user = "nobody" }, rootfs: rootfs, attach: false)
+        #expect(try Self.wait(asNobody).exitCode == 0)
+        let nobodyLines = try Self.journal(nobody, count: 8).compactMap { $0.string("MESSAGE") }
+        #expect(nobodyLines.contains("CapEff:\t0000000000000000"))
+        #expect(nobodyLines.contains("CapBnd:\t00000000a80425fb"))
+        #expect(nobodyLines.contains("uid=65534(nobody) gid=65534(nogroup) groups=50(staff)"))
+    }
+
+    @Test(.integration) func commandNotFoundIs127() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        #expect {
+            _ = try runtime.run(
+                spec: Self.spec(Self.unique("missing"), ["no-such-command"]), rootfs: rootfs, attach: false)
+        } throws: { ($0 as? RuntimeError)?.exitCode == 127 }
+    }
+
+    @Test(.integration) func systemctlStopIsRecordedAndAStubbornContainerIsKilled() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        let name = Self.unique("stop")
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        let spec = Self.spec(name, ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"]) {
+            $0.stopTimeout = .seconds(1)
+        }
+        let started = try runtime.run(spec: spec, rootfs: rootfs, attach: false)
+        _ = try Self.journal(name, count: 1)
+        let bus = try SystemdBus()
+        let begin = ContinuousClock.now
+        try bus.stopUnit(name: "berth-\(name).scope")
+        let state = try Self.wait(started)
+        #expect(state.stopSignal == SIGTERM)
+        #expect(state.signal == SIGKILL && state.exitCode == 137)
+        #expect(ContinuousClock.now - begin < .seconds(5))
+        #expect(try bus.activeState(unit: "berth-\(name).scope") == "inactive")
+    }
+}
