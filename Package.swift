@@ -39,7 +39,10 @@ let package = Package(
         .executableTarget(
             name: "berth-supervisor",
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
-            linkerSettings: [.linkedLibrary("systemd")]),
+            // SwiftPM links every executable with the Swift driver, which adds the Swift
+            // runtime and libstdc++; the supervisor uses neither, and loading them would cost
+            // each container megabytes.
+            linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib", "-Xclang-linker", "-Wl,--as-needed"])]),
 
         .executableTarget(
             name: "berth",

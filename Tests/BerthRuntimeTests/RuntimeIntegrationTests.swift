@@ -19,7 +19,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: dir + "/bin/busybox")
-        for tool in ["sh", "cat", "echo", "id", "ps", "sleep", "grep", "ls", "touch", "mount", "trap"] {
+        for tool in [
+            "sh", "cat", "echo", "id", "ps", "sleep", "grep", "ls", "touch", "mount", "seq", "head", "tr", "wc",
+        ] {
             try FileManager.default.createSymbolicLink(atPath: dir + "/bin/" + tool, withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"
@@ -147,5 +149,39 @@ import Testing
         #expect(state.signal == SIGKILL && state.exitCode == 137)
         #expect(ContinuousClock.now - begin < .seconds(5))
         #expect(try bus.activeState(unit: "berth-\(name).scope") == "inactive")
+    }
+
+    @Test(.integration) func aLongLineIsSplitIntoMarkedPartsAndNothingIsLost() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        let name = Self.unique("long")
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        // 200,000 bytes of 'x' and no newline until the end: 13 parts of at most 16 KiB.
+        let started = try runtime.run(
+            spec: Self.spec(name, ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo"]), rootfs: rootfs,
+            attach: false)
+        #expect(try Self.wait(started).exitCode == 0)
+        let parts = try Self.journal(name, count: 13)
+        #expect(parts.count == 13)
+        let joined = parts.compactMap { $0["MESSAGE"] }.reduce([], +)
+        #expect(joined == [UInt8](repeating: UInt8(ascii: "x"), count: 200_000))
+        let ids = Set(parts.compactMap { $0.string("CONTAINER_PARTIAL_ID") })
+        #expect(ids.count == 1)
+        #expect(parts.map { $0.string("CONTAINER_PARTIAL_ORDINAL") } == (1...13).map { String($0) })
+        #expect(parts.dropLast().allSatisfy { $0.string("CONTAINER_PARTIAL_MESSAGE") == "true" })
+        #expect(parts.last?.string("CONTAINER_PARTIAL_LAST") == "true")
+        #expect(parts.last?.string("CONTAINER_PARTIAL_MESSAGE") == nil)
+    }
+
+    @Test(.integration) func aHundredThousandLinesArriveInOrder() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        let name = Self.unique("burst")
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        let started = try runtime.run(spec: Self.spec(name, ["seq", "1", "100000"]), rootfs: rootfs, attach: false)
+        #expect(try Self.wait(started).exitCode == 0)
+        let lines = try Self.journal(name, count: 100_000).compactMap { $0.string("MESSAGE") }
+        #expect(lines.count == 100_000)
+        #expect(lines == (1...100_000).map { String($0) })
     }
 }
