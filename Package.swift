@@ -23,6 +23,9 @@ let package = Package(
         .systemLibrary(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(
+            name: "CSeccomp", pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]),
 
         // The container spec: model, strict JSON parsing, drop-in loading, validation. No side effects
         // beyond reading the spec files it is pointed at.
@@ -32,7 +35,8 @@ let package = Package(
 
         // The runtime: a spec becomes a supervisor configuration (Docker's defaults), the
         // supervisor is spawned and placed in the container's scope, state is read back.
-        .target(name: "BerthRuntime", dependencies: ["BerthSpec", "BerthSystemd"], swiftSettings: strict),
+        .target(
+            name: "BerthRuntime", dependencies: ["BerthSpec", "BerthSystemd", "CSeccomp"], swiftSettings: strict),
         // The per-container supervisor and everything between clone and exec: single-threaded C,
         // because no Swift may run in a forked child and Swift's runtime would cost megabytes
         // of memory per container.
@@ -47,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthSpec", "BerthRuntime",
+                "BerthSpec", "BerthRuntime", "BerthSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -1,7 +1,7 @@
 /// Where a container's state lives under berth's root:
 ///
 ///     ROOT/containers/ID/           one directory per container
-///         spec.json                 what it was created from (written by berth, renamed into place)
+///         container.json            what it was created as (written once by berth, renamed into place)
 ///         supervisor.conf           the supervisor's input
 ///         state, state.lock         written only by the supervisor (temp file + rename); the lock
 ///                                   is held for the supervisor's lifetime
@@ -22,7 +22,7 @@ public struct ContainerLayout: Sendable {
     public var directory: String { containers + "/" + id }
     public var stateFile: String { directory + "/state" }
     public var configFile: String { directory + "/supervisor.conf" }
-    public var specFile: String { directory + "/spec.json" }
+    public var recordFile: String { directory + "/container.json" }
     public var upper: String { directory + "/upper" }
     public var work: String { directory + "/work" }
     public var merged: String { directory + "/merged" }

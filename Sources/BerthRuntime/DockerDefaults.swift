@@ -26,13 +26,17 @@ enum DockerDefaults {
 
     /// The bitmask of capabilities for a spec: Docker's default set, then capDrop, then capAdd
     /// (so `capDrop: ["ALL"], capAdd: ["NET_BIND_SERVICE"]` keeps just that one).
-    static func capabilities(_ security: Security) -> UInt64 {
+    static func capabilitySet(_ security: Security) -> Set<String> {
         var caps = Set(Capability.dockerDefault)
         if security.capDrop.contains("ALL") { caps.removeAll() }
         caps.subtract(security.capDrop)
         if security.capAdd.contains("ALL") { caps.formUnion(Capability.all) }
         caps.formUnion(security.capAdd.filter { $0 != "ALL" })
-        return caps.compactMap(Capability.number).reduce(0) { $0 | (1 << UInt64($1)) }
+        return caps
+    }
+
+    static func capabilities(_ security: Security) -> UInt64 {
+        capabilitySet(security).compactMap(Capability.number).reduce(0) { $0 | (1 << UInt64($1)) }
     }
 }
 

@@ -97,10 +97,22 @@ public struct Runtime {
         for case .volume(let name) in spec.volumes.map(\.source) {
             try Files.makeDirectories([layout.volumePath(name)])
         }
+        let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
         let config = SupervisorConfig.make(
             spec: clamped, layout: layout, lowerDirs: [rootfs], user: user, environment: environment, argv: argv,
-            seccompPath: nil)
+            seccompPath: seccompPath)
         try Files.write(layout.configFile, config.bytes)
+        let record = ContainerRecord(
+            id: layout.id, name: spec.name, image: spec.image?.description ?? rootfs, argv: argv,
+            created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs, hostname: hostname, user: spec.user,
+            workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli")
+        do {
+            try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(125, "cannot record the container: \(error)")
+        }
 
         let launch = try SupervisorProcess.spawn(
             executable: supervisor, config: layout.configFile, attach: attach, attachStdin: attachStdin)
@@ -139,6 +151,27 @@ public struct Runtime {
                 properties: properties)
         } catch {
             throw RuntimeError(125, "cannot create the scope \(unit): \(error)")
+        }
+    }
+
+    /// Compiles the container's seccomp filter (Docker's default profile, or the spec's own) for
+    /// its capabilities, as the BPF program the supervisor loads; nil when unconfined.
+    private func writeSeccompFilter(_ security: Security, layout: ContainerLayout) throws(RuntimeError) -> String? {
+        let profile: SeccompProfile
+        do {
+            switch security.seccomp {
+            case .unconfined: return nil
+            case .default: profile = Seccomp.defaultProfile()
+            case .profile(let path): profile = try Seccomp.load(path: path)
+            }
+            let program = try Seccomp.compile(profile: profile, capabilities: DockerDefaults.capabilitySet(security))
+            let path = layout.directory + "/seccomp.bpf"
+            try Files.write(path, program)
+            return path
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(125, "seccomp: \(error)")
         }
     }
 

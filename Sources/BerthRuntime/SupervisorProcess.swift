@@ -44,6 +44,12 @@ struct SupervisorProcess {
             posix_spawn_file_actions_adddup2(&actions, 1, 6)
             posix_spawn_file_actions_adddup2(&actions, 2, 7)
         }
+        // The supervisor outlives berth: it must not hold berth's stdio (a caller reading berth's
+        // output to its end would wait for the container). Attached output goes by fds 5-7,
+        // copied above before these are replaced.
+        for fd: Int32 in 0...2 {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

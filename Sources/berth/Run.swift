@@ -54,7 +54,7 @@ struct Run: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
     func run() throws {
-        if tty { fail(125, "pseudo-terminals (-t) are not supported yet; run without -t") }
+        if tty { die(125, "pseudo-terminals (-t) are not supported yet; run without -t") }
         let spec = buildSpec()
         let supervisor = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent(
             "berth-supervisor"
@@ -64,9 +64,9 @@ struct Run: ParsableCommand {
         do {
             started = try runtime.run(spec: spec, rootfs: rootfs, attach: !detach, attachStdin: interactive && !detach)
         } catch {
-            fail(error.exitCode, error.description)
+            die(error.exitCode, error.description)
         }
-        for warning in runtime.warnings { FileHandle.standardError.write(Data("berth: \(warning)\n".utf8)) }
+        for warning in runtime.warnings { warn(warning) }
         if detach {
             print(started.layout.id)
             return
@@ -80,9 +80,9 @@ struct Run: ParsableCommand {
         var status: Int32 = 0
         while waitpid(started.supervisorPid, &status, 0) < 0 && errno == EINTR {}
         let text = (try? String(contentsOfFile: started.layout.stateFile, encoding: .utf8)) ?? ""
-        guard let state = ContainerState(parsing: text) else { fail(125, "the container's state was not recorded") }
+        guard let state = ContainerState(parsing: text) else { die(125, "the container's state was not recorded") }
         if rm { Runtime.remove(root: berth.global.root, name: spec.name, id: started.layout.id) }
-        if let error = state.error { FileHandle.standardError.write(Data("berth: \(error)\n".utf8)) }
+        if let error = state.error { warn(error) }
         throw ExitCode(state.exitCode)
     }
 
@@ -121,7 +121,7 @@ struct Run: ParsableCommand {
             } else if opt.hasPrefix("seccomp=") || opt.hasPrefix("seccomp:") {
                 security["seccomp"] = String(opt.dropFirst(8))
             } else {
-                fail(125, "unsupported --security-opt \(opt): expected no-new-privileges or seccomp=unconfined|PATH")
+                die(125, "unsupported --security-opt \(opt): expected no-new-privileges or seccomp=unconfined|PATH")
             }
         }
         if !security.isEmpty { doc["security"] = security }
@@ -135,7 +135,7 @@ struct Run: ParsableCommand {
             let kv = u.split(separator: "=", maxSplits: 1).map(String.init)
             let limits = (kv.count == 2 ? kv[1] : "").split(separator: ":").compactMap { Int64($0) }
             guard kv.count == 2, (1...2).contains(limits.count) else {
-                fail(125, "invalid --ulimit \(u): expected NAME=SOFT[:HARD]")
+                die(125, "invalid --ulimit \(u): expected NAME=SOFT[:HARD]")
             }
             ulimits[kv[0]] = ["soft": limits[0], "hard": limits.last!]
         }
@@ -154,7 +154,7 @@ struct Run: ParsableCommand {
             spec.image = nil
             return spec
         case .failure(let problems):
-            fail(125, problems.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "\n"))
+            die(125, problems.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "\n"))
         }
     }
 
@@ -162,14 +162,9 @@ struct Run: ParsableCommand {
         var out: [String: String] = [:]
         for item in items {
             let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { fail(125, "invalid \(flag) \(item): expected KEY=VALUE") }
+            guard kv.count == 2 else { die(125, "invalid \(flag) \(item): expected KEY=VALUE") }
             out[kv[0]] = kv[1]
         }
         return out
-    }
-
-    private func fail(_ code: Int32, _ message: String) -> Never {
-        FileHandle.standardError.write(Data("berth: \(message)\n".utf8))
-        Foundation.exit(code)
     }
 }

@@ -8,7 +8,8 @@ import Testing
 /// Containers run for real in the sandbox: a busybox root filesystem, the supervisor built
 /// beside the tests, systemd scopes and journald.
 @Suite(.serialized) struct RuntimeIntegrationTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent()
         .deletingLastPathComponent().path
     static let supervisor = packageRoot + "/.build/debug/berth-supervisor"
     static let root = "/tmp/berth-runtime-tests"
@@ -183,5 +184,29 @@ import Testing
         let lines = try Self.journal(name, count: 100_000).compactMap { $0.string("MESSAGE") }
         #expect(lines.count == 100_000)
         #expect(lines == (1...100_000).map { String($0) })
+    }
+
+    /// Docker's default filter: a new user namespace (allowed to any user by the kernel) and a
+    /// 32-bit personality are refused with EPERM; unconfined, both work.
+    @Test(.integration) func defaultSeccompFilterDeniesWhatDockersDoes() throws {
+        try Integration.check()
+        let rootfs = try Self.makeRootfs()
+        var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
+        let script =
+            "unshare -U true && echo userns-ok || echo userns-denied; linux32 true && echo personality-ok || echo personality-denied"
+        let confined = Self.unique("seccomp")
+        #expect(
+            try Self.wait(
+                try runtime.run(spec: Self.spec(confined, ["sh", "-c", script]), rootfs: rootfs, attach: false)
+            ).exitCode == 0)
+        let denied = try Self.journal(confined, count: 4).compactMap { $0.string("MESSAGE") }
+        #expect(denied.contains("userns-denied") && denied.contains("personality-denied"))
+        #expect(denied.contains { $0.contains("Operation not permitted") })
+
+        let open = Self.unique("unconfined")
+        let spec = Self.spec(open, ["sh", "-c", script]) { $0.security.seccomp = .unconfined }
+        #expect(try Self.wait(try runtime.run(spec: spec, rootfs: rootfs, attach: false)).exitCode == 0)
+        let allowed = try Self.journal(open, count: 2).compactMap { $0.string("MESSAGE") }
+        #expect(allowed.contains("userns-ok") && allowed.contains("personality-ok"))
     }
 }

@@ -1,0 +1,128 @@
+import ArgumentParser
+import BerthRuntime
+import Foundation
+
+struct Ps: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List containers (running ones; -a for all).")
+    @ParentCommand var berth: Berth
+    @Flag(name: .shortAndLong, help: "Show all containers, also those that have exited.") var all = false
+    @Flag(name: .shortAndLong, help: "Only print IDs.") var quiet = false
+    @Option(help: "Output format: table or json.") var format: String = "table"
+
+    func run() throws {
+        let containers = ContainerStore.list(root: berth.global.root).filter { all || $0.isRunning }
+        if quiet {
+            for c in containers { print(c.record.id.prefix(12)) }
+            return
+        }
+        if format == "json" {
+            let items = containers.map(Inspect.document)
+            print(
+                String(
+                    decoding: try JSONSerialization.data(
+                        withJSONObject: items, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            return
+        }
+        let now = Date().timeIntervalSince1970
+        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]]
+        for c in containers {
+            let command = c.record.argv.joined(separator: " ")
+            let shown = command.count > 20 ? String(command.prefix(19)) + "…" : command
+            rows.append([
+                String(c.record.id.prefix(12)), c.record.image, "\"\(shown)\"",
+                humanDuration(now - Double(c.record.created) / 1e9) + " ago", Self.status(c, now: now), c.record.name,
+            ])
+        }
+        print(table(rows))
+    }
+
+    /// "Up 5 minutes", "Exited (137) 2 seconds ago (stopped with SIGTERM)".
+    static func status(_ c: ContainerInfo, now: Double) -> String {
+        guard let state = c.state else { return c.status == "starting" ? "Starting" : "Created" }
+        if c.isRunning { return "Up " + humanDuration(now - Double(state.startedAt) / 1e9) }
+        if state.status == "running" { return "Lost (its supervisor was killed)" }
+        var text = "Exited (\(state.exitCode)) " + humanDuration(now - Double(state.finishedAt) / 1e9) + " ago"
+        if state.stopSignal != 0 { text += " (stopped with signal \(state.stopSignal))" }
+        if let error = state.error { text += ": \(error)" }
+        return text
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a container's details as JSON shaped like Docker's.",
+        discussion: "--format '{{.State.Pid}}' prints one field, as with docker inspect.")
+    @ParentCommand var berth: Berth
+    @Option(name: .shortAndLong, help: "Print one field: a Go-template-like path such as {{.State.Status}}.")
+    var format: String?
+    @Argument(help: "Container names or IDs.") var containers: [String]
+
+    func run() throws {
+        var documents: [[String: Any]] = []
+        for reference in containers {
+            do {
+                documents.append(Self.document(try ContainerStore.find(root: berth.global.root, reference)))
+            } catch {
+                die(1, error.description)
+            }
+        }
+        if let format {
+            for doc in documents { print(Self.render(format, doc)) }
+            return
+        }
+        print(
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: documents, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+    }
+
+    static func iso(_ ns: UInt64) -> String {
+        ns == 0
+            ? "0001-01-01T00:00:00Z"
+            : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ns) / 1e9))
+    }
+
+    static func document(_ c: ContainerInfo) -> [String: Any] {
+        let s = c.state
+        return [
+            "Id": c.record.id, "Name": "/" + c.record.name, "Created": iso(c.record.created),
+            "Path": c.record.argv.first ?? "", "Args": Array(c.record.argv.dropFirst()),
+            "State": [
+                "Status": c.status, "Running": c.isRunning, "Pid": c.isRunning ? Int(s?.pid ?? 0) : 0,
+                "ExitCode": Int(s?.exitCode ?? 0), "Error": s?.error ?? "", "StartedAt": iso(s?.startedAt ?? 0),
+                "FinishedAt": iso(s?.finishedAt ?? 0), "StopSignal": Int(s?.stopSignal ?? 0),
+                "SupervisorPid": c.supervisorAlive ? Int(s?.supervisorPid ?? 0) : 0,
+            ] as [String: Any],
+            "Config": [
+                "Hostname": c.record.hostname, "User": c.record.user ?? "", "Env": c.record.env,
+                "Cmd": c.record.argv, "Image": c.record.image, "WorkingDir": c.record.workdir ?? "",
+                "Labels": ["berth.owner": c.record.owner],
+            ] as [String: Any],
+            "HostConfig": ["NetworkMode": c.record.network] as [String: Any],
+            "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": c.layout.upper, "LowerDir": c.record.rootfs]]
+                as [String: Any],
+            "NetworkSettings": ["Ports": [String: Any]()] as [String: Any],
+        ]
+    }
+
+    /// `{{.A.B}}` replaced by that value; anything else is kept as written.
+    static func render(_ template: String, _ doc: [String: Any]) -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}") else { break }
+            let path = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            var value: Any? = doc
+            for key in path.split(separator: ".") { value = (value as? [String: Any])?[String(key)] }
+            switch value {
+            case let v as String: out += v
+            case let v as Bool: out += v ? "true" : "false"
+            case let v?: out += "\(v)"
+            case nil: out += "<no value>"
+            }
+            rest = rest[close.upperBound...]
+        }
+        return out + rest
+    }
+}
