@@ -10,17 +10,7 @@ struct Stop: ParsableCommand {
     @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
-        var failed = false
-        for reference in containers {
-            do {
-                try Runtime.stop(try ContainerStore.find(root: berth.global.root, reference))
-                print(reference)
-            } catch {
-                warn(error.description)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        try forEachContainer(containers, root: berth.global.root) { try Runtime.stop($0) }
     }
 }
 
@@ -32,17 +22,7 @@ struct Kill: ParsableCommand {
 
     func run() throws {
         guard let sig = Signal(parsing: signal) else { die(125, "invalid signal \(signal)") }
-        var failed = false
-        for reference in containers {
-            do {
-                try Runtime.kill(try ContainerStore.find(root: berth.global.root, reference), signal: sig.number)
-                print(reference)
-            } catch {
-                warn(error.description)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        try forEachContainer(containers, root: berth.global.root) { try Runtime.kill($0, signal: sig.number) }
     }
 }
 
@@ -54,17 +34,25 @@ struct Rm: ParsableCommand {
     @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
-        var failed = false
-        for reference in containers {
-            do {
-                try Runtime.remove(
-                    root: berth.global.root, try ContainerStore.find(root: berth.global.root, reference), force: force)
-                print(reference)
-            } catch {
-                warn(error.description)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        let root = berth.global.root
+        try forEachContainer(containers, root: root) { try Runtime.remove(root: root, $0, force: force) }
     }
+}
+
+/// Acts on each named container as Docker does: prints each one done, reports each failure,
+/// goes on, and exits 1 if any failed.
+func forEachContainer(_ references: [String], root: String, _ action: (ContainerInfo) throws -> Void)
+    throws
+{
+    var failed = false
+    for reference in references {
+        do {
+            try action(try ContainerStore.find(root: root, reference))
+            print(reference)
+        } catch {
+            warn("\(error)")
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
 }
