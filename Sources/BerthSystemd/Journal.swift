@@ -6,38 +6,42 @@ import CSystemd
 
 /// Reads the journal through sd-journal. Field values are bytes: a container may write anything,
 /// and String(cString:) would silently repair invalid UTF-8.
+///
+/// Like sd-bus, sd-journal does no locking: an instance belongs to one thread at a time (the type
+/// is not Sendable). `wait` blocks; call it from a thread of its own, not the cooperative pool.
 public final class Journal {
-    private var j: OpaquePointer?
+    private let j: OpaquePointer
 
-    public struct Entry: Sendable {
-        /// Every field of the entry, values as raw bytes.
-        public var fields: [String: [UInt8]]
-        public var realtime: UInt64
-        public var cursor: String
-
-        public subscript(field: String) -> [UInt8]? { fields[field] }
-
-        /// For display only: invalid UTF-8 is replaced.
-        public func string(_ field: String) -> String? {
-            fields[field].map { String(decoding: $0, as: UTF8.self) }
-        }
-    }
-
-    /// The local system journal (the machine's own, not remote or user journals).
-    public init() throws {
+    /// The local system journal: this machine's own system journal files, not remote or user
+    /// ones (SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM).
+    public convenience init() throws {
+        var j: OpaquePointer?
         let r = sd_journal_open(&j, Int32(SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM))
-        if r < 0 { throw SystemdError(operation: "sd_journal_open", code: r) }
+        guard r >= 0, let j else { throw SystemdError(operation: "sd_journal_open", code: r) }
+        self.init(handle: j)
     }
 
-    /// The journal files in one directory.
-    public init(directory: String) throws {
+    /// The journal files in one directory (e.g. /var/log/journal/MACHINE-ID, or a copy).
+    public convenience init(directory: String) throws {
+        var j: OpaquePointer?
         let r = sd_journal_open_directory(&j, directory, 0)
-        if r < 0 { throw SystemdError(operation: "sd_journal_open_directory \(directory)", code: r) }
+        guard r >= 0, let j else { throw SystemdError(operation: "sd_journal_open_directory \(directory)", code: r) }
+        self.init(handle: j)
+    }
+
+    private init(handle: OpaquePointer) {
+        j = handle
+        // By default sd_journal_get_data returns only the first 64 KiB of a field: a log line must
+        // come back whole.
+        sd_journal_set_data_threshold(j, 0)
     }
 
     deinit { sd_journal_close(j) }
 
-    /// Adds a FIELD=value match; matches of different fields are ANDed, of the same field ORed.
+    // MARK: matches
+
+    /// Adds a FIELD=value match. Matches of different fields are ANDed, of the same field ORed,
+    /// until `addDisjunction`.
     public func addMatch(_ field: String, _ value: [UInt8]) throws {
         let bytes = Array(field.utf8) + [UInt8(ascii: "=")] + value
         let r = bytes.withUnsafeBytes { sd_journal_add_match(j, $0.baseAddress, $0.count) }
@@ -46,124 +50,127 @@ public final class Journal {
 
     public func addMatch(_ field: String, _ value: String) throws { try addMatch(field, Array(value.utf8)) }
 
-    /// Starts a new group of matches, ORed with the previous ones.
+    /// Starts a new group of matches, ORed with the groups before it.
     public func addDisjunction() throws {
         let r = sd_journal_add_disjunction(j)
         if r < 0 { throw SystemdError(operation: "sd_journal_add_disjunction", code: r) }
     }
 
+    /// Starts a new group of matches, ANDed with the groups before it.
+    public func addConjunction() throws {
+        let r = sd_journal_add_conjunction(j)
+        if r < 0 { throw SystemdError(operation: "sd_journal_add_conjunction", code: r) }
+    }
+
     public func flushMatches() { sd_journal_flush_matches(j) }
 
-    public func seekHead() throws {
-        let r = sd_journal_seek_head(j)
-        if r < 0 { throw SystemdError(operation: "sd_journal_seek_head", code: r) }
-    }
+    // MARK: position
 
-    public func seekTail() throws {
-        let r = sd_journal_seek_tail(j)
-        if r < 0 { throw SystemdError(operation: "sd_journal_seek_tail", code: r) }
-    }
+    public func seekHead() throws { try check("sd_journal_seek_head", sd_journal_seek_head(j)) }
 
+    /// After the last entry: `previous()` gives the newest.
+    public func seekTail() throws { try check("sd_journal_seek_tail", sd_journal_seek_tail(j)) }
+
+    /// At the entry with this cursor (or the nearest, if it is gone): the next `next()` gives it.
     public func seek(cursor: String) throws {
-        let r = sd_journal_seek_cursor(j, cursor)
-        if r < 0 { throw SystemdError(operation: "sd_journal_seek_cursor", code: r) }
+        try check("sd_journal_seek_cursor", sd_journal_seek_cursor(j, cursor))
     }
 
     /// Entries from this realtime (microseconds since the epoch) on.
     public func seek(realtime: UInt64) throws {
-        let r = sd_journal_seek_realtime_usec(j, realtime)
-        if r < 0 { throw SystemdError(operation: "sd_journal_seek_realtime_usec", code: r) }
+        try check("sd_journal_seek_realtime_usec", sd_journal_seek_realtime_usec(j, realtime))
     }
 
-    /// Moves to the next entry and reads it; nil at the end.
-    public func next() throws -> Entry? {
+    /// Moves to the next entry that matches; false at the end.
+    public func moveToNext() throws -> Bool {
         let r = sd_journal_next(j)
-        if r < 0 { throw SystemdError(operation: "sd_journal_next", code: r) }
-        return r == 0 ? nil : try current()
+        try check("sd_journal_next", r)
+        return r > 0
     }
 
-    /// Moves to the previous entry and reads it; nil at the start.
-    public func previous() throws -> Entry? {
+    /// Moves to the previous entry that matches; false at the start.
+    public func moveToPrevious() throws -> Bool {
         let r = sd_journal_previous(j)
-        if r < 0 { throw SystemdError(operation: "sd_journal_previous", code: r) }
-        return r == 0 ? nil : try current()
+        try check("sd_journal_previous", r)
+        return r > 0
     }
 
-    /// Blocks until the journal changes or `timeout` passes; true when something was appended
-    /// or the files changed. Call from a thread of its own.
+    /// Moves to the next entry and reads it whole; nil at the end.
+    public func next() throws -> Entry? {
+        try moveToNext() ? try currentEntry() : nil
+    }
+
+    /// Moves to the previous entry and reads it whole; nil at the start.
+    public func previous() throws -> Entry? {
+        try moveToPrevious() ? try currentEntry() : nil
+    }
+
+    /// Blocks until the journal changes or `timeout` passes (nil: no limit); true when entries
+    /// were appended or files added or removed, false on timeout. After true, `next()` again.
     @discardableResult
-    public func wait(timeout: Duration) throws -> Bool {
-        let (seconds, attoseconds) = timeout.components
-        let usec = UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000_000)
-        let r = sd_journal_wait(j, usec)
-        if r < 0 { throw SystemdError(operation: "sd_journal_wait", code: r) }
+    public func wait(timeout: Duration?) throws -> Bool {
+        let r = sd_journal_wait(j, timeout.map { $0.microseconds } ?? UInt64.max)
+        try check("sd_journal_wait", r)
         return r != Int32(SD_JOURNAL_NOP)
     }
 
-    /// One field of the current entry, as bytes.
+    // MARK: the current entry
+
+    /// One field of the current entry, as bytes ("FIELD=" stripped); nil when the entry lacks it.
     public func field(_ name: String) throws -> [UInt8]? {
         var data: UnsafeRawPointer?
         var length = 0
         let r = sd_journal_get_data(j, name, &data, &length)
         if r == -ENOENT { return nil }
-        if r < 0 { throw SystemdError(operation: "sd_journal_get_data \(name)", code: r) }
+        try check("sd_journal_get_data \(name)", r)
         guard let data else { return nil }
-        let all = UnsafeRawBufferPointer(start: data, count: length)
-        return Array(all[(name.utf8.count + 1)...])
+        let prefix = name.utf8.count + 1
+        guard length >= prefix else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data + prefix, count: length - prefix))
     }
 
-    private func current() throws -> Entry {
-        var fields: [String: [UInt8]] = [:]
+    /// Every field of the current entry, in the journal's order. A name may occur more than once.
+    public func fields() throws -> [Field] {
+        var out: [Field] = []
         var data: UnsafeRawPointer?
         var length = 0
         sd_journal_restart_data(j)
         while true {
-            let r = sd_journal_enumerate_data(j, &data, &length)
-            if r == 0 { break }
-            // An entry with a field that cannot be read (e.g. compressed with an unsupported
-            // algorithm) still yields its other fields.
-            if r < 0 { continue }
-            guard let data else { continue }
+            // The "available" variant skips fields this libsystemd cannot read (compressed with
+            // an algorithm it lacks) instead of failing the whole entry.
+            let r = sd_journal_enumerate_available_data(j, &data, &length)
+            try check("sd_journal_enumerate_available_data", r)
+            guard r > 0, let data else { return out }
             let bytes = UnsafeRawBufferPointer(start: data, count: length)
             guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            fields[String(decoding: bytes[..<eq], as: UTF8.self)] = Array(bytes[(eq + 1)...])
+            // Field names are ASCII ([A-Z0-9_]), so decoding them loses nothing.
+            out.append(Field(name: String(decoding: bytes[..<eq], as: UTF8.self), value: Array(bytes[(eq + 1)...])))
         }
-        var realtime: UInt64 = 0
-        sd_journal_get_realtime_usec(j, &realtime)
-        var cursorPointer: UnsafeMutablePointer<CChar>?
-        var cursor = ""
-        if sd_journal_get_cursor(j, &cursorPointer) >= 0, let cursorPointer {
-            cursor = String(cString: cursorPointer)
-            free(cursorPointer)
-        }
-        return Entry(fields: fields, realtime: realtime, cursor: cursor)
-    }
-}
-
-/// Writes entries with the native protocol (sd_journal_sendv), so any field can be set and
-/// values may hold any bytes, newlines included.
-public enum JournalWriter {
-    public static func send(_ fields: [(String, [UInt8])]) throws {
-        let items = fields.map { Array($0.0.utf8) + [UInt8(ascii: "=")] + $0.1 }
-        let r = withIOVecs(items) { sd_journal_sendv($0, Int32($1)) }
-        if r < 0 { throw SystemdError(operation: "sd_journal_sendv", code: r) }
     }
 
-    public static func send(message: String, priority: Int = 6, fields: [String: String] = [:]) throws {
-        var all: [(String, [UInt8])] = [("MESSAGE", Array(message.utf8)), ("PRIORITY", Array(String(priority).utf8))]
-        for (k, v) in fields.sorted(by: { $0.key < $1.key }) { all.append((k, Array(v.utf8))) }
-        try send(all)
+    /// When the current entry was written, in microseconds since the epoch.
+    public func realtime() throws -> UInt64 {
+        var usec: UInt64 = 0
+        try check("sd_journal_get_realtime_usec", sd_journal_get_realtime_usec(j, &usec))
+        return usec
     }
 
-    private static func withIOVecs<R>(_ items: [[UInt8]], _ body: (UnsafePointer<iovec>, Int) -> R) -> R {
-        // Every buffer must stay alive while the iovecs point into it.
-        let buffers = items.map { bytes -> UnsafeMutableRawBufferPointer in
-            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-            b.copyBytes(from: bytes)
-            return b
-        }
-        defer { for b in buffers { b.deallocate() } }
-        let vecs = zip(buffers, items).map { iovec(iov_base: $0.0.baseAddress, iov_len: $0.1.count) }
-        return vecs.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+    /// The current entry's cursor, a stable position to `seek(cursor:)` to later.
+    public func cursor() throws -> String {
+        var pointer: UnsafeMutablePointer<CChar>?
+        try check("sd_journal_get_cursor", sd_journal_get_cursor(j, &pointer))
+        guard let pointer else { throw SystemdError(operation: "sd_journal_get_cursor", code: -ENOMEM) }
+        defer { free(pointer) }
+        // A cursor is ASCII text systemd made.
+        return String(cString: pointer)
+    }
+
+    /// The current entry, read whole.
+    public func currentEntry() throws -> Entry {
+        Entry(fields: try fields(), realtime: try realtime(), cursor: try cursor())
+    }
+
+    private func check(_ operation: String, _ r: Int32) throws {
+        if r < 0 { throw SystemdError(operation: operation, code: r) }
     }
 }

@@ -3,17 +3,18 @@ import BerthTestSupport
 import Foundation
 import Testing
 
-/// Against the sandbox's real systemd and journald: a transient scope created over sd-bus from
-/// Swift, and journal lines read back through sd-journal. No systemd-run, no journalctl.
+/// Against the sandbox's real systemd and journald: transient scopes created over sd-bus from
+/// Swift, and journal lines read back through sd-journal. No systemd-run, no journalctl. The
+/// nested suites (in the other *IntegrationTests files) share systemd and run one test at a time.
 @Suite(.serialized) struct SystemdIntegrationTests {
-    static func uniqueName(_ stem: String) -> String {
-        "berth-test-\(stem)-\(UInt32.random(in: 0...UInt32.max))"
+    static func uniqueScope(_ stem: String) -> String {
+        "berth-test-\(stem)-\(UUID().uuidString.lowercased()).scope"
     }
 
-    /// Reads entries matching `field=value` until `done` says so or `timeout` passes.
+    /// Reads entries matching `field=value` until `done` says so or `timeout` passes, waiting
+    /// for journald with sd_journal_wait in between.
     static func readJournal(
-        match field: String, _ value: String, timeout: Duration = .seconds(10),
-        until done: ([Journal.Entry]) -> Bool
+        match field: String, _ value: String, timeout: Duration = .seconds(10), until done: ([Journal.Entry]) -> Bool
     ) throws -> [Journal.Entry] {
         let journal = try Journal()
         try journal.addMatch(field, value)
@@ -27,32 +28,47 @@ import Testing
         }
     }
 
-    /// A child that waits on stdin, then (once it is in the scope) writes a line to journald over
-    /// a stream opened from inside the scope, and stays alive until stopped.
-    static func spawnChild(marker: String) throws -> ChildProcess {
-        try ChildProcess(
-            [
-                "/bin/sh", "-c", "read go; exec systemd-cat -t berth-test sh -c 'echo \"$0\"; exec sleep 60' \"$1\"",
-                "sh", marker,
-            ],
-            stdinPipe: true)
+    /// Polls `condition` until it holds or `timeout` passes (systemd collects units and cgroups
+    /// asynchronously, after the job that caused it has finished).
+    static func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return try condition()
     }
 
-    @Test(.integration) func scopeOverSdBusAndItsLineInTheJournal() throws {
+    /// The cgroup of `pid` in the named systemd hierarchy (v1 and hybrid) or the unified one (v2).
+    static func cgroup(of pid: pid_t) throws -> String {
+        let lines = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n")
+        let line = lines.first { $0.contains(":name=systemd:") } ?? lines.first { $0.hasPrefix("0::") }
+        return line.map { String($0.split(separator: ":", maxSplits: 2)[2]) } ?? ""
+    }
+
+    @Test(.integration) func scopeHoldsTheChildAndJournaldAttributesItsLine() throws {
         try Integration.check()
         let bus = try SystemdBus()
-        let unit = Self.uniqueName("scope") + ".scope"
-        let marker = "berth-test-marker-\(UUID().uuidString)"
-        let child = try Self.spawnChild(marker: marker)
+        let unit = Self.uniqueScope("journal")
+        let marker = "berth-test-\(UUID().uuidString) from the scope"
+        // Waits on stdin until it is in the scope, then writes its line over a journald stream
+        // it opens from inside (systemd-cat), and stays alive until stopped: journald reads the
+        // sender's cgroup, and a process that is gone has none.
+        let child = try ChildProcess(
+            [
+                "/bin/sh", "-c",
+                "read go; exec systemd-cat -t berth-test /bin/sh -c 'echo \"$0\"; exec sleep 60' \"$1\"", "sh",
+                marker,
+            ],
+            stdinPipe: true)
 
         try bus.startTransientScope(
-            name: unit, pids: [child.pid], slice: "berth.slice",
-            description: "berth integration test", properties: [.collectMode("inactive-or-failed")])
+            name: unit, pids: [child.pid], slice: "berth.slice", description: "berth integration test",
+            properties: [.collectMode(.inactiveOrFailed)])
         #expect(try bus.activeState(unit: unit) == "active")
-        let cgroup = try bus.property(unit: unit, interface: "org.freedesktop.systemd1.Scope", name: "ControlGroup")
-        #expect(cgroup?.stringValue == "/berth.slice/\(unit)")
-        let procCgroup = try String(contentsOfFile: "/proc/\(child.pid)/cgroup", encoding: .utf8)
-        #expect(procCgroup.contains("/berth.slice/\(unit)"))
+        #expect(try bus.subState(unit: unit) == "running")
+        #expect(try bus.controlGroup(unit: unit) == "/berth.slice/\(unit)")
+        #expect(try Self.cgroup(of: child.pid) == "/berth.slice/\(unit)")
 
         child.write("go\n")
         let entries = try Self.readJournal(match: "_SYSTEMD_UNIT", unit) { entries in
@@ -64,64 +80,211 @@ import Testing
 
         try bus.stopUnit(name: unit)
         #expect(try bus.activeState(unit: unit) == "inactive")
+        #expect(try Self.eventually { try bus.getUnit(name: unit) == nil })
         #expect(child.terminatingSignal == SIGTERM)
     }
 
-    @Test(.integration) func nativeProtocolKeepsBinaryFields() throws {
-        try Integration.check()
-        let id = UUID().uuidString
-        let binary: [UInt8] = [0xFF, 0xFE, 0x00, 0x0A, 0x41, 0x80, 0x0A]
-        try JournalWriter.send([
-            ("MESSAGE", Array("binary field test".utf8)), ("BERTH_TEST_ID", Array(id.utf8)),
-            ("BERTH_TEST_BLOB", binary), ("PRIORITY", Array("6".utf8)),
-        ])
-        let entries = try Self.readJournal(match: "BERTH_TEST_ID", id) { !$0.isEmpty }
-        let entry = try #require(entries.first)
-        #expect(entry["BERTH_TEST_BLOB"] == binary)
-        #expect(entry.string("MESSAGE") == "binary field test")
-        #expect(entry.realtime > 0 && !entry.cursor.isEmpty)
-    }
-
-    @Test(.integration) func propertiesAreSetAndChangedLive() throws {
+    @Test(.integration) func propertiesAreSetReadBackAndChangedLive() throws {
         try Integration.check()
         let bus = try SystemdBus()
-        let unit = Self.uniqueName("props") + ".scope"
+        let unit = Self.uniqueScope("props")
         let child = try ChildProcess(["/bin/sleep", "60"])
         try bus.startTransientScope(
             name: unit, pids: [child.pid], slice: "berth.slice",
             properties: [
-                .killSignal(SIGINT), .timeoutStop(microseconds: 3_000_000), .memoryMax(64 << 20),
-                .tasksMax(32), .memoryAccounting(true), .tasksAccounting(true),
-                .collectMode("inactive-or-failed"),
+                .killSignal(SIGINT), .timeoutStop(.seconds(3)), .memoryMax(64 << 20), .tasksMax(32),
+                .cpuQuotaPerSec(microseconds: 500_000), .delegate(true), .memoryAccounting(true),
+                .tasksAccounting(true), .cpuAccounting(true), .ioAccounting(true), .collectMode(.inactiveOrFailed),
             ])
-        let scope = "org.freedesktop.systemd1.Scope"
-        #expect(try bus.property(unit: unit, interface: scope, name: "KillSignal") == .int32(SIGINT))
-        #expect(try bus.property(unit: unit, interface: scope, name: "TimeoutStopUSec") == .uint64(3_000_000))
-        #expect(try bus.property(unit: unit, interface: scope, name: "MemoryMax") == .uint64(64 << 20))
-        #expect(try bus.property(unit: unit, interface: scope, name: "TasksMax") == .uint64(32))
+        let scope = SystemdBus.Interface.scope
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "KillSignal") == .int32(SIGINT))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "TimeoutStopUSec") == .uint64(3_000_000))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "MemoryMax") == .uint64(64 << 20))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "TasksMax") == .uint64(32))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "CPUQuotaPerSecUSec") == .uint64(500_000))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "Delegate") == .bool(true))
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "MemoryAccounting") == .bool(true))
+        let collect = try bus.getProperty(unit: unit, interface: SystemdBus.Interface.unit, name: "CollectMode")
+        #expect(collect == .string("inactive-or-failed"))
 
-        try bus.setUnitProperties(name: unit, properties: [.memoryMax(128 << 20)])
-        #expect(try bus.property(unit: unit, interface: scope, name: "MemoryMax") == .uint64(128 << 20))
+        try bus.setUnitProperties(name: unit, runtime: true, properties: [.memoryMax(128 << 20)])
+        #expect(try bus.getProperty(unit: unit, interface: scope, name: "MemoryMax") == .uint64(128 << 20))
+        // And in the kernel: memory.limit_in_bytes on cgroup v1 and hybrid, memory.max on v2.
+        let cgroup = try #require(try bus.controlGroup(unit: unit))
+        let limitFiles = ["/sys/fs/cgroup/memory\(cgroup)/memory.limit_in_bytes", "/sys/fs/cgroup\(cgroup)/memory.max"]
+        if let file = limitFiles.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            let limit = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            #expect(limit == String(128 << 20), "\(file)")
+        }
 
-        // KillSignal is what systemctl stop sends: the sleep dies of SIGINT.
+        // KillSignal is what a stop sends: the sleep dies of SIGINT.
         try bus.stopUnit(name: unit)
         #expect(child.terminatingSignal == SIGINT)
-        #expect(try bus.unitPath(name: unit) == nil)
+        #expect(try Self.eventually { try bus.getUnit(name: unit) == nil })
+    }
+
+    @Test(.integration) func killUnitSignalsWithoutAJob() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("kill")
+        let child = try ChildProcess(["/bin/sleep", "60"])
+        try bus.startTransientScope(
+            name: unit, pids: [child.pid], slice: "berth.slice", properties: [.collectMode(.inactiveOrFailed)])
+        try bus.killUnit(name: unit, who: .all, signal: SIGUSR1)
+        #expect(child.terminatingSignal == SIGUSR1)
+        // The scope ends by itself once its cgroup is empty.
+        #expect(try Self.eventually { try bus.activeState(unit: unit) == "inactive" })
+    }
+
+    @Test(.integration) func attachProcessesToADelegatedScope() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("attach")
+        let first = try ChildProcess(["/bin/sleep", "60"])
+        let second = try ChildProcess(["/bin/sleep", "60"])
+        try bus.startTransientScope(
+            name: unit, pids: [first.pid], slice: "berth.slice",
+            properties: [.delegate(true), .collectMode(.inactiveOrFailed)])
+        // As `berth exec` will: into a sub-cgroup of the container's scope.
+        try bus.attachProcessesToUnit(name: unit, subcgroup: "exec", pids: [second.pid])
+        #expect(try Self.cgroup(of: second.pid) == "/berth.slice/\(unit)/exec")
+        #expect(try Self.cgroup(of: first.pid) == "/berth.slice/\(unit)")
+        // A sub-cgroup outside the subtree is refused before anything is sent.
+        let outside = try #require(throws: SystemdError.self) {
+            try bus.attachProcessesToUnit(name: unit, subcgroup: "../escape", pids: [second.pid])
+        }
+        #expect(outside.errno == EINVAL && outside.busError == nil)
+        // A stop takes both.
+        try bus.stopUnit(name: unit)
+        #expect(first.terminatingSignal == SIGTERM)
+        #expect(second.terminatingSignal == SIGTERM)
+    }
+
+    /// A process that ignores SIGTERM (and restarts the sleeps the stop kills), so a stop job
+    /// waits for TimeoutStopUSec.
+    static func stubbornChild() throws -> ChildProcess {
+        try ChildProcess(["/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"])
+    }
+
+    @Test(.integration) func aFailedScopeLingersUntilResetFailed() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("failed")
+        let child = try Self.stubbornChild()
+        // Default CollectMode: a scope whose stop timed out stays "failed" and keeps its name.
+        try bus.startTransientScope(
+            name: unit, pids: [child.pid], slice: "berth.slice",
+            properties: [.timeoutStop(.milliseconds(300)), .sendSIGKILL(false)])
+        try bus.stopUnit(name: unit)
+        #expect(try bus.activeState(unit: unit) == "failed")
+        try bus.killUnit(name: unit, signal: SIGKILL)
+        #expect(child.terminatingSignal == SIGKILL)
+        let other = try ChildProcess(["/bin/sleep", "60"])
+        let taken = try #require(throws: SystemdError.self) {
+            try bus.startTransientScope(name: unit, pids: [other.pid])
+        }
+        #expect(taken.busError == BusErrorName.unitExists, "\(taken)")
+
+        try bus.resetFailedUnit(name: unit)
+        #expect(try Self.eventually { try bus.getUnit(name: unit) == nil })
+        try bus.startTransientScope(name: unit, pids: [other.pid], properties: [.collectMode(.inactiveOrFailed)])
+        try bus.stopUnit(name: unit)
+        #expect(other.terminatingSignal == SIGTERM)
+    }
+
+    @Test(.integration) func aJobThatOutlastsItsWaitIsATimeout() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("slow")
+        let child = try Self.stubbornChild()
+        try bus.startTransientScope(
+            name: unit, pids: [child.pid], properties: [.timeoutStop(.seconds(60)), .collectMode(.inactiveOrFailed)])
+        let start = ContinuousClock.now
+        let error = try #require(throws: SystemdError.self) {
+            try bus.stopUnit(name: unit, timeout: .milliseconds(300))
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(error.errno == ETIMEDOUT && error.unit == unit && error.operation == "StopUnit", "\(error)")
+        #expect(try bus.activeState(unit: unit) == "deactivating")
+        try bus.killUnit(name: unit, signal: SIGKILL)
+        #expect(child.terminatingSignal == SIGKILL)
+        #expect(try Self.eventually { try bus.getUnit(name: unit) == nil })
+    }
+
+    @Test(.integration) func aCanceledJobIsAnErrorNamingItsResult() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("cancel")
+        let child = try Self.stubbornChild()
+        try bus.startTransientScope(
+            name: unit, pids: [child.pid], properties: [.timeoutStop(.seconds(60)), .collectMode(.inactiveOrFailed)])
+        // Another client cancels the stop job while this one waits for it.
+        let canceller = try ChildProcess([
+            "/bin/sh", "-c",
+            "for i in $(seq 50); do sleep 0.1; j=$(systemctl list-jobs --no-legend | awk -v u=\"$0\" '$2 == u {print $1}');"
+                + " [ -n \"$j\" ] && exec systemctl cancel $j; done; exit 1", unit,
+        ])
+        let error = try #require(throws: SystemdError.self) { try bus.stopUnit(name: unit, timeout: .seconds(10)) }
+        #expect(error.message.contains("\"canceled\""), "\(error)")
+        #expect(error.unit == unit)
+        #expect(canceller.wait() == 0)
+        try bus.killUnit(name: unit, signal: SIGKILL)
+        #expect(child.terminatingSignal == SIGKILL)
     }
 
     @Test(.integration) func errorsNameTheUnitAndTheBusError() throws {
         try Integration.check()
         let bus = try SystemdBus()
-        let missing = Self.uniqueName("missing") + ".scope"
-        do {
-            try bus.stopUnit(name: missing)
-            Issue.record("stopping a unit that does not exist succeeded")
-        } catch let error as SystemdError {
-            #expect(error.unit == missing)
-            #expect(error.busError == "org.freedesktop.systemd1.NoSuchUnit")
-        }
-        #expect(throws: SystemdError.self) { try bus.stopUnit(name: "not a unit name") }
-        #expect(try bus.unitPath(name: missing) == nil)
+        let missing = Self.uniqueScope("missing")
+        let stop = try #require(throws: SystemdError.self) { try bus.stopUnit(name: missing) }
+        #expect(stop.operation == "StopUnit")
+        #expect(stop.unit == missing)
+        #expect(stop.busError == "org.freedesktop.systemd1.NoSuchUnit")
+        #expect(stop.isNoSuchUnit)
+        #expect(stop.description.contains(missing))
+        let reset = try #require(throws: SystemdError.self) { try bus.resetFailedUnit(name: missing) }
+        #expect(reset.isNoSuchUnit && reset.unit == missing)
+        #expect(try bus.getUnit(name: missing) == nil)
+        #expect(try bus.getProperty(unit: missing, interface: SystemdBus.Interface.unit, name: "ActiveState") == nil)
         #expect(try bus.activeState(unit: missing) == "inactive")
+
+        // Bad names never reach systemd: no bus error, EINVAL, and the name in the error.
+        for bad in ["not a unit name", "berth-x.scop", "berth@.service", "../berth.scope"] {
+            let error = try #require(throws: SystemdError.self) { try bus.stopUnit(name: bad) }
+            #expect(error.unit == bad && error.busError == nil && error.errno == EINVAL, "\(error)")
+        }
+        let notScope = try #require(throws: SystemdError.self) {
+            try bus.startTransientScope(name: "berth-x.service", pids: [getpid()])
+        }
+        #expect(notScope.busError == nil && notScope.unit == "berth-x.service")
+        #expect(throws: SystemdError.self) { try bus.killUnit(name: "bad name", signal: SIGTERM) }
+        let nul = try #require(throws: SystemdError.self) {
+            try bus.startTransientScope(name: missing, pids: [getpid()], description: "cut\u{0}short")
+        }
+        #expect(nul.busError == nil && nul.errno == EINVAL && nul.message.contains("NUL"), "\(nul)")
+        #expect(throws: SystemdError.self) { try bus.startTransientScope(name: missing, pids: []) }
+    }
+
+    @Test(.integration) func aNameInUseAndAMissingProcessAreRefused() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let unit = Self.uniqueScope("twice")
+        let child = try ChildProcess(["/bin/sleep", "60"])
+        try bus.startTransientScope(name: unit, pids: [child.pid], properties: [.collectMode(.inactiveOrFailed)])
+        defer { try? bus.stopUnit(name: unit) }
+        let other = try ChildProcess(["/bin/sleep", "60"])
+        let again = try #require(throws: SystemdError.self) {
+            try bus.startTransientScope(name: unit, pids: [other.pid])
+        }
+        #expect(again.busError == BusErrorName.unitExists && again.unit == unit, "\(again)")
+
+        // A PID no process has (pid_max - 1 is as good as free): systemd refuses the scope.
+        let pidMax = try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8)
+        let unused = try #require(pid_t(pidMax.trimmingCharacters(in: .whitespacesAndNewlines))) - 1
+        let ghost = Self.uniqueScope("ghost")
+        let error = try #require(throws: SystemdError.self) { try bus.startTransientScope(name: ghost, pids: [unused]) }
+        #expect(error.unit == ghost && error.operation == "StartTransientUnit", "\(error)")
+        #expect(try bus.getUnit(name: ghost) == nil)
     }
 }
