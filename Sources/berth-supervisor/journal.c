@@ -45,8 +45,13 @@ static int journal_sendv(const struct iovec *fields, int n) {
         }
         datagram[len++] = '\n';
     }
-    if (journal_fd < 0) journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (journal_fd < 0) return -errno;
+    if (journal_fd < 0) {
+        journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (journal_fd < 0) return -errno;
+        /* A large send buffer, as sd-journal uses, so bursts queue instead of blocking. */
+        int size = 8 << 20;
+        setsockopt(journal_fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+    }
     if (sendto(journal_fd, datagram, len, MSG_NOSIGNAL, (const struct sockaddr *)&journal_address,
                sizeof journal_address) < 0)
         return -errno;
@@ -96,11 +101,21 @@ static void send_entry(const char *data, size_t len, int priority, const struct 
         iov_set(&v[n++], lastf);
         if (!last) iov_set(&v[n++], "CONTAINER_PARTIAL_MESSAGE=true");
     }
-    /* journald may be restarting: retry briefly rather than lose the line. */
-    for (int attempt = 0; attempt < 50; attempt++) {
+    /* journald busy (its queue full): wait and retry for as long as it takes, so a burst slows
+     * the container down instead of losing lines. journald restarting (no socket, refused):
+     * retry for up to 10 s. */
+    for (int attempt = 0;; attempt++) {
         int r = journal_sendv(v, n);
-        if (r >= 0 || (r != -EAGAIN && r != -ENOBUFS && r != -ECONNREFUSED && r != -ENOENT)) break;
-        usleep(20000);
+        if (r >= 0) break;
+        if (r == -EAGAIN || r == -ENOBUFS || r == -EINTR) {
+            usleep(attempt < 100 ? 1000 : 20000);
+            continue;
+        }
+        if ((r == -ECONNREFUSED || r == -ENOENT) && attempt < 500) {
+            usleep(20000);
+            continue;
+        }
+        break;
     }
 }
 
