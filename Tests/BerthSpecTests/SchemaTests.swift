@@ -117,6 +117,35 @@ import Testing
             Self.references(from: property, in: schema).contains(definition), "\(field) does not reach \(definition)")
     }
 
+    /// Every `$ref` names a definition that exists, and every definition is used.
+    @Test func referencesResolve() throws {
+        let schema = try Self.loadSchema()
+        let defined = Set(schema["$defs"]?.members?.map(\.key) ?? [])
+        var targets: [String] = []
+        var pending = [schema]
+        while let next = pending.popLast() {
+            switch next.value {
+            case .object(let members):
+                for member in members {
+                    if member.key == "$ref", case .string(let target) = member.node.value {
+                        targets.append(target)
+                    } else {
+                        pending.append(member.node)
+                    }
+                }
+            case .array(let elements): pending += elements
+            default: break
+            }
+        }
+        for target in targets {
+            #expect(
+                target.hasPrefix("#/$defs/") && defined.contains(String(target.dropFirst("#/$defs/".count))),
+                "unresolved $ref \(target)")
+        }
+        let used = Set(targets.map { String($0.dropFirst("#/$defs/".count)) })
+        #expect(defined.subtracting(used).isEmpty, "unused definitions: \(defined.subtracting(used).sorted())")
+    }
+
     @Test func ulimitNamesAreTheDecoders() throws {
         let schema = try Self.loadSchema()
         let ulimits = schema["$defs"]?["resources"]?["properties"]?["ulimits"]
