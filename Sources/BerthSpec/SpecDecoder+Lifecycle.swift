@@ -307,7 +307,7 @@ extension SpecDecoder {
             for (i, element) in elements.enumerated() {
                 guard case .string(let name) = element.value else { continue }
                 let cap = Capability.canonical(name)
-                if s.capAdd.contains(cap) && (cap != "ALL" || s.capAdd == ["ALL"]) {
+                if s.capAdd.contains(cap) {
                     fail(
                         element, path.appending("capDrop").appending(i),
                         "\(cap == "ALL" ? "ALL" : "CAP_" + cap) is both added and dropped")

@@ -137,7 +137,8 @@ struct SpecDecoder {
             // `x-` keys are the user's own extensions, as in compose files.
             if extensions && member.key.hasPrefix("x-") { continue }
             var message = "unknown key \(JSONPath.quoted(member.key))"
-            if let hint = Self.hints[member.key] {
+            // The hints belong to the objects where Docker users write those keys.
+            if let hint = Self.hints[member.key], (member.key == "type") == keys.contains("volume") {
                 fail(at: member.keyLocation, path.appending(member.key), "\(message): \(hint)")
                 continue
             }

@@ -39,6 +39,16 @@ import Testing
         #expect(error?.contains(expected) == true, "\(error ?? "no error")")
     }
 
+    @Test func hintsOnlyWhereTheyApply() {
+        #expect(Self.onlyError("\"type\": \"bind\"")?.contains("a volume is a bind mount") == false)
+        #expect(
+            Self.onlyError("\"volumes\": [{\"type\": \"bind\", \"source\": \"/a\", \"target\": \"/b\"}]")?
+                .contains("a volume is a bind mount") == true)
+        #expect(
+            Self.onlyError("\"security\": {\"capAdd\": [\"ALL\", \"KILL\"], \"capDrop\": [\"ALL\"]}")?
+                .contains("ALL is both added and dropped") == true)
+    }
+
     @Test func allowedForms() {
         #expect(
             lines("{\"image\": \"busybox\", \"security\": {\"capDrop\": [\"ALL\"], \"capAdd\": [\"CHOWN\"]}}").isEmpty)
