@@ -202,7 +202,7 @@ public struct Runtime {
     static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+        return bytes.map { String(format: "%02x", $0) }.joined()
     }
 
     /// Docker's order: PATH and HOSTNAME, HOME from passwd, TERM for a TTY, the env files, then
@@ -242,12 +242,6 @@ public struct Runtime {
             return upstream
         }
         return text
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 

@@ -43,17 +43,7 @@ public struct SeccompProfile: Codable, Sendable, Equatable {
         case log = "SCMP_ACT_LOG"
         case notify = "SCMP_ACT_NOTIFY"
 
-        public init(from decoder: any Decoder) throws {
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let action = Action(rawValue: text) else {
-                throw DecodingError.dataCorrupted(
-                    .init(
-                        codingPath: decoder.codingPath,
-                        debugDescription: "unknown action \"\(text)\", expected one of "
-                            + Action.allCases.map(\.rawValue).joined(separator: ", ")))
-            }
-            self = action
-        }
+        public init(from decoder: any Decoder) throws { self = try decodeName(decoder, kind: "action") }
     }
 
     /// A comparison of a system call argument, by its libseccomp name.
@@ -66,17 +56,7 @@ public struct SeccompProfile: Codable, Sendable, Equatable {
         case greaterThan = "SCMP_CMP_GT"
         case maskedEqual = "SCMP_CMP_MASKED_EQ"
 
-        public init(from decoder: any Decoder) throws {
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let op = Operator(rawValue: text) else {
-                throw DecodingError.dataCorrupted(
-                    .init(
-                        codingPath: decoder.codingPath,
-                        debugDescription: "unknown operator \"\(text)\", expected one of "
-                            + Operator.allCases.map(\.rawValue).joined(separator: ", ")))
-            }
-            self = op
-        }
+        public init(from decoder: any Decoder) throws { self = try decodeName(decoder, kind: "operator") }
     }
 
     /// A native architecture and the architectures added with it.
@@ -338,4 +318,18 @@ extension SeccompProfile {
         "unlinkat", "uretprobe", "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4",
         "waitid", "waitpid", "write", "writev",
     ]
+}
+
+/// A libseccomp name (an action or an operator), refused with the list of valid names.
+private func decodeName<Name: RawRepresentable & CaseIterable>(_ decoder: any Decoder, kind: String) throws -> Name
+where Name.RawValue == String {
+    let text = try decoder.singleValueContainer().decode(String.self)
+    guard let name = Name(rawValue: text) else {
+        throw DecodingError.dataCorrupted(
+            .init(
+                codingPath: decoder.codingPath,
+                debugDescription: "unknown \(kind) \"\(text)\", expected one of "
+                    + Name.allCases.map(\.rawValue).joined(separator: ", ")))
+    }
+    return name
 }
