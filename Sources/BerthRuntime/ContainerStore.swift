@@ -18,6 +18,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var env: [String]
     /// "cli" for `berth run`; later the spec file that owns the container.
     public var owner: String
+    /// The named volumes it mounts (nil in records written before volumes were recorded).
+    public var volumes: [String]? = nil
 }
 
 /// A container found on disk: its record, its last state, and whether its supervisor lives.

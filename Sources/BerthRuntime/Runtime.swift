@@ -94,9 +94,7 @@ public struct Runtime {
         try Files.write(layout.directory + "/hostname", hostname + "\n")
         try Files.write(layout.directory + "/hosts", Self.hosts(spec: spec, hostname: hostname))
         try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
-        for case .volume(let name) in spec.volumes.map(\.source) {
-            try Files.makeDirectories([layout.volumePath(name)])
-        }
+        try Volumes.prepare(root: root, spec: spec, lowerDirs: [rootfs])
         let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
         let config = SupervisorConfig.make(
             spec: clamped, layout: layout, lowerDirs: [rootfs], user: user, environment: environment, argv: argv,
@@ -105,7 +103,8 @@ public struct Runtime {
         let record = ContainerRecord(
             id: layout.id, name: spec.name, image: spec.image?.description ?? rootfs, argv: argv,
             created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs, hostname: hostname, user: spec.user,
-            workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli")
+            workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli",
+            volumes: Volumes.names(in: spec))
         do {
             try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
         } catch let error as RuntimeError {
