@@ -63,6 +63,13 @@ static int apply(struct config *c, char *key, char *value) {
     else if (!strcmp(key, "NNP")) c->no_new_privileges = !strcmp(value, "1");
     else if (!strcmp(key, "INIT")) c->init = !strcmp(value, "1");
     else if (!strcmp(key, "TTY")) c->tty = !strcmp(value, "1");
+    else if (!strcmp(key, "STDIN")) c->open_stdin = !strcmp(value, "1");
+    else if (!strcmp(key, "AUTOREMOVE")) c->auto_remove = !strcmp(value, "1");
+    else if (!strcmp(key, "NAMELINK")) c->name_link = value;
+    else if (!strcmp(key, "ROWS") || !strcmp(key, "COLS")) {
+        if (parse_u64(value, &n) || n > 65535) return fail("bad terminal size", value);
+        *(key[0] == 'R' ? &c->rows : &c->cols) = (unsigned short)n;
+    }
     else if (!strcmp(key, "ARG")) PUSH(c->argv, c->nargv, MAX_LIST, value);
     else if (!strcmp(key, "ENV")) PUSH(c->env, c->nenv, MAX_LIST, value);
     else if (!strcmp(key, "UID")) {
@@ -128,18 +135,24 @@ int config_load(const char *path, struct config *c) {
     }
     close(fd);
     c->buffer[got] = 0;
-    for (char *p = c->buffer; p < c->buffer + got;) {
-        size_t len = strlen(p);
-        char *eq = strchr(p, '=');
-        if (!eq) return fail("record without '='", p);
-        *eq = 0;
-        if (apply(c, p, eq + 1) < 0) return -1;
-        p += len + 1;
-    }
+    if (config_parse(c->buffer, got, c) < 0) return -1;
     if (!c->id || !c->name || !c->state_path || !c->merged || c->nlower == 0 || c->nargv == 0)
         return fail("ID, NAME, STATE, MERGED, LOWER and ARG are required", NULL);
     if (c->nlower > 0 && (!c->upper || !c->work) && !c->readonly_rootfs)
         return fail("UPPER and WORK are required for a writable root", NULL);
+    return 0;
+}
+
+int config_parse(char *buffer, size_t len, struct config *c) {
+    for (char *p = buffer; p < buffer + len;) {
+        size_t n = strnlen(p, (size_t)(buffer + len - p));
+        if (p + n == buffer + len) return fail("record without its NUL", NULL);
+        char *eq = strchr(p, '=');
+        if (!eq) return fail("record without '='", p);
+        *eq = 0;
+        if (apply(c, p, eq + 1) < 0) return -1;
+        p += n + 1;
+    }
     c->argv[c->nargv] = NULL;
     c->env[c->nenv] = NULL;
     return 0;

@@ -30,6 +30,10 @@ struct config {
     size_t nlower;
     const char *upper, *work, *merged;
     bool readonly_rootfs, host_network, no_new_privileges, init, tty;
+    bool open_stdin;       /* keep the container's stdin open for attached clients (-i) */
+    bool auto_remove;      /* --rm: remove the container's directory and name once it ended */
+    const char *name_link; /* ROOT/containers/names/NAME, removed with auto_remove */
+    unsigned short rows, cols; /* an exec's terminal size */
     const char *argv[MAX_LIST + 1];
     size_t nargv;
     const char *env[MAX_LIST + 1];
@@ -55,5 +59,7 @@ struct config {
 
 /* Reads and checks the file; on failure prints why to stderr and returns -1. */
 int config_load(const char *path, struct config *c);
+/* Parses records in place (an exec request's), without the checks a container's config needs. */
+int config_parse(char *buffer, size_t len, struct config *c);
 
 #endif

@@ -132,6 +132,7 @@ static void new_partial_id(struct log_stream *s) {
 
 /* A complete line (without its newline), possibly the end of a split one. */
 static void emit_line(struct log_stream *s, const char *data, size_t len) {
+    if (s->tty && len > 0 && data[len - 1] == '\r') len--;
     if (s->partial_id[0]) {
         s->ordinal++;
         send_entry(data, len, s->priority, s, true);
@@ -149,35 +150,19 @@ static void emit_part(struct log_stream *s) {
     s->len = 0;
 }
 
-static void tee(struct log_stream *s, const char *data, size_t len) {
-    while (s->tee_fd >= 0 && len > 0) {
-        ssize_t w = write(s->tee_fd, data, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            /* the client went away: the container and the journal go on without it */
-            close(s->tee_fd);
-            s->tee_fd = -1;
-            return;
-        }
-        data += w;
-        len -= (size_t)w;
-    }
-}
-
 bool log_stream_read(struct log_stream *s) {
     ssize_t r;
     do r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
     while (r < 0 && errno == EINTR);
     if (r < 0 && errno == EAGAIN) return true;
+    /* A terminal's master reads EIO once the last holder of its other side is gone. */
     if (r <= 0) {
         log_stream_flush(s);
         close(s->fd);
         s->fd = -1;
-        if (s->tee_fd >= 0) close(s->tee_fd);
-        s->tee_fd = -1;
         return false;
     }
-    tee(s, s->buf + s->len, (size_t)r);
+    log_tee(s->index, s->buf + s->len, (size_t)r);
     s->len += (size_t)r;
     size_t start = 0;
     for (size_t i = 0; i < s->len; i++) {

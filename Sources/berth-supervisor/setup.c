@@ -1,8 +1,11 @@
 #include "setup.h"
 
+#include "message.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
@@ -16,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -227,19 +231,23 @@ static void load_seccomp(const struct sock_fprog *prog) {
         die_with(125, errno, "cannot load the seccomp filter");
 }
 
-static struct sock_fprog *read_seccomp(const char *path) {
-    if (!path) return NULL;
+struct sock_fprog *seccomp_read(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) die_with(125, errno, "cannot open the seccomp filter %s", path);
+    if (fd < 0) return NULL;
     struct stat st;
+    struct sock_fprog *prog = NULL;
     if (fstat(fd, &st) < 0 || st.st_size == 0 || st.st_size % sizeof(struct sock_filter) ||
-        st.st_size > 65536 * (off_t)sizeof(struct sock_filter))
-        die_with(125, 0, "the seccomp filter %s is not a BPF program", path);
-    struct sock_fprog *prog = malloc(sizeof *prog);
-    prog->filter = malloc((size_t)st.st_size);
-    prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-    if (read(fd, prog->filter, (size_t)st.st_size) != st.st_size)
-        die_with(125, errno, "cannot read the seccomp filter %s", path);
+        st.st_size > 65535 * (off_t)sizeof(struct sock_filter)) {
+        errno = EINVAL;
+    } else if ((prog = malloc(sizeof *prog)) && (prog->filter = malloc((size_t)st.st_size))) {
+        prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+        if (read(fd, prog->filter, (size_t)st.st_size) != st.st_size) {
+            free(prog->filter);
+            free(prog);
+            prog = NULL;
+            errno = EIO;
+        }
+    }
     close(fd);
     return prog;
 }
@@ -299,14 +307,78 @@ static void run_init(const struct config *c, sigset_t *all) {
     }
 }
 
-void container_main(const struct config *c, int error_fd) {
-    error_pipe = error_fd;
+/* A new pseudo-terminal from the devpts mounted at /dev/pts (the container's, once inside
+ * it): returns its terminal side; *master gets the other. As Docker, the terminal belongs to
+ * the process's user. */
+static int open_terminal(const struct winsize *size, uid_t uid, int *master) {
+    *master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*master < 0) die_with(125, errno, "cannot open /dev/ptmx");
+    int unlock = 0, n;
+    CHECK(ioctl(*master, TIOCSPTLCK, &unlock), "cannot unlock the terminal");
+    CHECK(ioctl(*master, TIOCGPTN, &n), "cannot name the terminal");
+    char path[64];
+    snprintf(path, sizeof path, "/dev/pts/%d", n);
+    int terminal = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (terminal < 0) die_with(125, errno, "cannot open %s", path);
+    if (fchown(terminal, uid, (gid_t)-1) < 0) die_with(125, errno, "cannot give %s to uid %u", path, uid);
+    if (size && size->ws_row && size->ws_col) ioctl(terminal, TIOCSWINSZ, size);
+    return terminal;
+}
+
+/* The terminal becomes the process's stdin, stdout, stderr and controlling terminal. */
+static void use_terminal(int terminal) {
+    CHECK(setsid(), "setsid");
+    CHECK(ioctl(terminal, TIOCSCTTY, 0), "cannot make the terminal the controlling one");
+    for (int fd = 0; fd <= 2; fd++) CHECK(dup2(terminal, fd), "dup2");
+    if (terminal > 2) close(terminal);
+}
+
+/* What a container's first process and `berth exec` share, from the limits to the exec:
+ * rlimits, capabilities, seccomp, user, working directory. */
+static void __attribute__((noreturn)) enter_process(const struct config *c, const struct sock_fprog *filter) {
+    for (size_t i = 0; i < c->nrlimits; i++) {
+        struct rlimit rl = {c->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].soft,
+                            c->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].hard};
+        CHECK(setrlimit(c->rlimits[i].resource, &rl), "cannot set rlimit %d", c->rlimits[i].resource);
+    }
+
+    set_capabilities(c);
+    /* Without no_new_privs the filter needs CAP_SYS_ADMIN to load, so it goes in before the
+     * user change drops it (Docker's profile allows the calls that follow). */
+    if (!c->no_new_privileges) load_seccomp(filter);
+    CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS");
+    CHECK(setgroups(c->ngroups, c->groups), "cannot set supplementary groups");
+    CHECK(setresgid(c->gid, c->gid, c->gid), "cannot set gid %u", c->gid);
+    CHECK(setresuid(c->uid, c->uid, c->uid), "cannot set uid %u", c->uid);
+    CHECK(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS");
+    apply_caps_after_user(c);
+    if (c->no_new_privileges) {
+        CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "cannot set no_new_privs");
+        load_seccomp(filter);
+    }
+    if (c->cwd && chdir(c->cwd) < 0) die_with(126, errno, "cannot enter the working directory %s", c->cwd);
+
+    if (c->init) {
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        run_init(c, &all);
+    }
+    int err = exec_command(c);
+    die_with(err == ENOENT ? 127 : 126, err, "cannot run %s", c->argv[0]);
+}
+
+static void reset_signals(void) {
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
 
-    struct sock_fprog *filter = read_seccomp(c->seccomp_path);
+void container_main(const struct config *c, int error_fd, const struct sock_fprog *filter, int console_fd,
+                    const struct winsize *size) {
+    error_pipe = error_fd;
+    reset_signals();
 
     CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "cannot make the mounts private");
     /* The container's root: an overlay of the read-only image layers and its own upper dir.
@@ -341,34 +413,53 @@ void container_main(const struct config *c, int error_fd) {
     close(rootfd);
     if (c->readonly_rootfs) CHECK(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), "cannot make / read-only");
 
-    for (size_t i = 0; i < c->nrlimits; i++) {
-        struct rlimit rl = {c->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].soft,
-                            c->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].hard};
-        CHECK(setrlimit(c->rlimits[i].resource, &rl), "cannot set rlimit %d", c->rlimits[i].resource);
+    if (c->tty) {
+        /* From the container's own devpts, so /dev/pts inside shows it; the master goes to
+         * the supervisor, which relays it. */
+        int master;
+        int terminal = open_terminal(size, c->uid, &master);
+        if (message_send(console_fd, "tty", 3, &master, 1) < 0) die_with(125, errno, "cannot pass the terminal");
+        close(master);
+        close(console_fd);
+        use_terminal(terminal);
     }
+    enter_process(c, filter);
+}
 
-    set_capabilities(c);
-    /* Without no_new_privs the filter needs CAP_SYS_ADMIN to load, so it goes in before the
-     * user change drops it (Docker's profile allows the calls that follow). */
-    if (!c->no_new_privileges) load_seccomp(filter);
-    CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS");
-    CHECK(setgroups(c->ngroups, c->groups), "cannot set supplementary groups");
-    CHECK(setresgid(c->gid, c->gid, c->gid), "cannot set gid %u", c->gid);
-    CHECK(setresuid(c->uid, c->uid, c->uid), "cannot set uid %u", c->uid);
-    CHECK(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS");
-    apply_caps_after_user(c);
-    if (c->no_new_privileges) {
-        CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "cannot set no_new_privs");
-        load_seccomp(filter);
+void exec_main(const struct config *c, pid_t target, int error_fd, const struct sock_fprog *filter,
+               int client, const int stdio[3], const struct winsize *size) {
+    error_pipe = error_fd;
+    reset_signals();
+    /* The PID namespace is already the container's: the supervisor joined it for its children.
+     * Every namespace fd is opened before the mount namespace changes what /proc is. */
+    static const struct {
+        const char *name;
+        int type;
+    } namespaces[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+                      {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS}};
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", target, namespaces[i].name);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) die_with(125, errno, "cannot open %s", path);
     }
-    if (c->cwd && chdir(c->cwd) < 0) die_with(125, errno, "cannot enter the working directory %s", c->cwd);
-
-    if (c->init) {
-        sigset_t all;
-        sigfillset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        run_init(c, &all);
+    for (int i = 0; i < 5; i++) {
+        if (setns(fds[i], namespaces[i].type) < 0)
+            die_with(125, errno, "cannot join the container's %s namespace", namespaces[i].name);
+        close(fds[i]);
     }
-    int err = exec_command(c);
-    die_with(err == ENOENT ? 127 : 126, err, "cannot run %s", c->argv[0]);
+    /* Joining the mount namespace set the root and working directory to its root. */
+    if (c->tty) {
+        int master;
+        int terminal = open_terminal(size, c->uid, &master);
+        if (message_send(client, "tty", 3, &master, 1) < 0) die_with(125, errno, "cannot pass the terminal");
+        close(master);
+        use_terminal(terminal);
+    } else {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd <= 2; fd++) CHECK(dup2(stdio[fd] >= 0 ? stdio[fd] : null, fd), "dup2");
+    }
+    close(client);
+    enter_process(c, filter);
 }

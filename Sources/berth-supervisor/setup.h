@@ -13,8 +13,22 @@ struct setup_error {
     char message[512];
 };
 
-/* Sets up the container and execs its command; returns only on failure, after writing a
- * setup_error to error_fd. */
-void container_main(const struct config *c, int error_fd) __attribute__((noreturn));
+struct sock_fprog;
+struct winsize;
+
+/* The seccomp filter berth compiled (a BPF program), or NULL with errno. */
+struct sock_fprog *seccomp_read(const char *path);
+
+/* Sets up the container and execs its command; never returns (on failure it writes a
+ * setup_error to error_fd and exits). With a terminal (c->tty), its master side is sent on
+ * console_fd. */
+void container_main(const struct config *c, int error_fd, const struct sock_fprog *filter, int console_fd,
+                    const struct winsize *size) __attribute__((noreturn));
+
+/* `berth exec`: joins the namespaces of the container whose PID 1 is `target` (the PID
+ * namespace already joined by the caller), then runs c's process as container_main would,
+ * on the client's stdio, or on a new terminal whose master side is sent to `client`. */
+void exec_main(const struct config *c, pid_t target, int error_fd, const struct sock_fprog *filter, int client,
+               const int stdio[3], const struct winsize *size) __attribute__((noreturn));
 
 #endif
