@@ -20,6 +20,43 @@ public struct ContainerRecord: Codable, Sendable {
     public var owner: String
     /// The named volumes it mounts (nil in records written before volumes were recorded).
     public var volumes: [String]? = nil
+    /// How its process runs, for `exec` and `start` (nil in older records).
+    public var process: ProcessSettings? = nil
+    /// Its scope's settings, for every start (nil in older records: Docker's defaults).
+    public var scope: ScopeSettings? = nil
+}
+
+/// The container's process as created: its user, resolved against the image, and the
+/// options of `berth run` beside the spec.
+public struct ProcessSettings: Codable, Sendable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var groups: [UInt32]
+    public var tty: Bool
+    public var openStdin: Bool
+    public var autoRemove: Bool
+}
+
+/// What the container's transient scope is created with, each time it starts.
+public struct ScopeSettings: Codable, Sendable {
+    public var image = "rootfs"
+    public var killSignal: Int32 = 15
+    /// Seconds from the stop signal to SIGKILL.
+    public var stopTimeout: Int64 = 10
+    public var memory: UInt64? = nil
+    public var pids: UInt64? = nil
+    public var cpus: Double? = nil
+
+    public init() {}
+
+    public init(spec: ContainerSpec) {
+        image = spec.image?.description ?? "rootfs"
+        killSignal = spec.stopSignal?.number ?? 15
+        stopTimeout = (spec.stopTimeout ?? DockerDefaults.stopTimeout).components.seconds
+        memory = spec.resources.memory.map { UInt64($0) }
+        pids = spec.resources.pids.map { UInt64($0) }
+        cpus = spec.resources.cpus
+    }
 }
 
 /// A container found on disk: its record, its last state, and whether its supervisor lives.

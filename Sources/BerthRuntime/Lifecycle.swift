@@ -16,14 +16,20 @@ extension Runtime {
         }
     }
 
-    /// Sends a signal to the container's PID 1 through its supervisor, which forwards it.
+    /// Waits until the container's supervisor has recorded the end and exited.
+    public static func waitForSupervisor(_ layout: ContainerLayout) throws(RuntimeError) {
+        let deadline = Date().addingTimeInterval(10)
+        while ContainerStore.supervisorHoldsLock(layout) {
+            guard Date() < deadline else { throw RuntimeError(125, "the container's supervisor did not exit") }
+            usleep(10_000)
+        }
+    }
+
+    /// Sends a signal to the container's PID 1 through its supervisor (as `docker kill`: a
+    /// signal, not a stop; the stop timeout is not armed).
     public static func kill(_ info: ContainerInfo, signal: Int32) throws(RuntimeError) {
-        guard info.isRunning, let supervisor = info.state?.supervisorPid, supervisor > 0 else {
-            throw RuntimeError(125, "container \(info.record.name) is not running")
-        }
-        if Glibc.kill(supervisor, signal) != 0 {
-            throw RuntimeError(125, "cannot signal \(info.record.name): \(String(cString: strerror(errno)))")
-        }
+        guard info.isRunning else { throw RuntimeError(125, "container \(info.record.name) is not running") }
+        try SupervisorConnection.connect(info.layout).send("signal \(signal)")
     }
 
     /// Removes a container's state and frees its name; a running one only with `force`
@@ -35,8 +41,7 @@ extension Runtime {
             }
             if let pid = info.state?.pid, pid > 0 { _ = Glibc.kill(pid, SIGKILL) }
             try stop(info)
-            let deadline = Date().addingTimeInterval(10)
-            while ContainerStore.supervisorHoldsLock(info.layout) && Date() < deadline { usleep(20_000) }
+            try waitForSupervisor(info.layout)
         }
         remove(root: root, name: info.record.name, id: info.record.id)
     }

@@ -18,12 +18,40 @@ public struct RuntimeError: Error, CustomStringConvertible {
     }
 }
 
-/// A container that has started: its supervisor (our child while berth runs) and its PID 1.
-public struct StartedContainer: Sendable {
+/// A container that has started: its supervisor and its PID 1, and the connection of an
+/// attached start.
+public struct StartedContainer {
     public var layout: ContainerLayout
     public var name: String
     public var supervisorPid: pid_t
     public var pid: pid_t
+    public var connection: SupervisorConnection?
+}
+
+/// What `berth run` and `create` decide beside the spec (Docker's -i and --rm).
+public struct CreateOptions: Sendable {
+    /// Keep the container's stdin open for attached clients (-i).
+    public var openStdin = false
+    /// Remove the container once it has ended (--rm); its supervisor does it.
+    public var autoRemove = false
+
+    public init(openStdin: Bool = false, autoRemove: Bool = false) {
+        self.openStdin = openStdin
+        self.autoRemove = autoRemove
+    }
+}
+
+/// Which of berth's own stdio an attached start passes to the supervisor.
+public struct AttachOptions: Sendable {
+    public var stdin: Bool
+    public var stdinOnce: Bool
+    public var size: TerminalSize?
+
+    public init(stdin: Bool, stdinOnce: Bool, size: TerminalSize?) {
+        self.stdin = stdin
+        self.stdinOnce = stdinOnce
+        self.size = size
+    }
 }
 
 /// Creates and starts containers: a directory of state, a supervisor in the scope
@@ -40,18 +68,35 @@ public struct Runtime {
         self.supervisor = supervisor
     }
 
-    /// Runs `spec` on the root filesystem `rootfs` (read-only lower layer of its overlay).
-    /// With `attach`, the container's stdout and stderr are also copied to ours (and our stdin
-    /// to it) for as long as berth lives.
-    public mutating func run(spec: ContainerSpec, rootfs: String, attach: Bool, attachStdin: Bool = false)
-        throws(RuntimeError)
-        -> StartedContainer
+    /// `create` then `start`: a container that cannot start is removed again.
+    public mutating func run(
+        spec: ContainerSpec, rootfs: String, options: CreateOptions = CreateOptions(), attach: AttachOptions? = nil
+    )
+        throws(RuntimeError) -> StartedContainer
+    {
+        let info = try create(spec: spec, rootfs: rootfs, options: options)
+        do {
+            return try start(info, attach: attach)
+        } catch {
+            Self.remove(root: root, name: spec.name, id: info.record.id)
+            throw error
+        }
+    }
+
+    /// Everything up to the supervisor: the name claimed, the state directory, the supervisor's
+    /// configuration and the record. A crash before the record is written leaves a directory
+    /// without container.json, which `ContainerStore.collectIncomplete` removes.
+    public mutating func create(spec: ContainerSpec, rootfs: String, options: CreateOptions = CreateOptions())
+        throws(RuntimeError) -> ContainerInfo
     {
         guard ContainerSpec.isValidName(spec.name) else {
             throw RuntimeError(125, "invalid container name \(spec.name)")
         }
         let layout = ContainerLayout(root: root, id: Self.newID())
-        try Files.makeDirectories([layout.containers + "/names", layout.upper, layout.work, layout.merged])
+        // Only root may look at containers' state, or reach their supervisors' sockets.
+        try Files.makeDirectories([layout.containers], mode: 0o700)
+        try Files.makeDirectories([layout.containers + "/names"])
+        try Files.makeDirectories([layout.upper, layout.work, layout.merged])
         let link = ContainerLayout.nameLink(root: root, name: spec.name)
         guard symlink("../" + layout.id, link) == 0 else {
             let e = errno
@@ -65,7 +110,8 @@ public struct Runtime {
             throw RuntimeError(125, "cannot claim the name \(spec.name): \(String(cString: strerror(e)))")
         }
         do {
-            return try start(spec: spec, layout: layout, rootfs: rootfs, attach: attach, attachStdin: attachStdin)
+            let record = try prepare(spec: spec, layout: layout, rootfs: rootfs, options: options)
+            return ContainerInfo(record: record, state: nil, supervisorAlive: false, layout: layout)
         } catch {
             unlink(link)
             Files.removeTree(layout.directory)
@@ -73,9 +119,9 @@ public struct Runtime {
         }
     }
 
-    private mutating func start(
-        spec: ContainerSpec, layout: ContainerLayout, rootfs: String, attach: Bool, attachStdin: Bool
-    ) throws(RuntimeError) -> StartedContainer {
+    private mutating func prepare(spec: ContainerSpec, layout: ContainerLayout, rootfs: String, options: CreateOptions)
+        throws(RuntimeError) -> ContainerRecord
+    {
         let user: ResolvedUser
         do {
             user = try UserDatabase.resolve(
@@ -96,15 +142,22 @@ public struct Runtime {
         try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
         try Volumes.prepare(root: root, spec: spec, lowerDirs: [rootfs])
         let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
-        let config = SupervisorConfig.make(
+        var config = SupervisorConfig.make(
             spec: clamped, layout: layout, lowerDirs: [rootfs], user: user, environment: environment, argv: argv,
             seccompPath: seccompPath)
+        config.set("STDIN", options.openStdin ? "1" : "0")
+        config.set("AUTOREMOVE", options.autoRemove ? "1" : "0")
+        config.set("NAMELINK", ContainerLayout.nameLink(root: root, name: spec.name))
         try Files.write(layout.configFile, config.bytes)
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: layout.id, name: spec.name, image: spec.image?.description ?? rootfs, argv: argv,
             created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs, hostname: hostname, user: spec.user,
             workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli",
             volumes: Volumes.names(in: spec))
+        record.process = ProcessSettings(
+            uid: user.uid, gid: user.gid, groups: user.groups, tty: spec.tty, openStdin: options.openStdin,
+            autoRemove: options.autoRemove)
+        record.scope = ScopeSettings(spec: spec)
         do {
             try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
         } catch let error as RuntimeError {
@@ -112,42 +165,72 @@ public struct Runtime {
         } catch {
             throw RuntimeError(125, "cannot record the container: \(error)")
         }
+        return record
+    }
 
+    /// Starts a created (or exited) container: its supervisor, placed in the container's scope,
+    /// then the container. With `attach`, berth's stdio go to the supervisor before the
+    /// container starts, so no output is missed; the reply comes on the returned connection.
+    public func start(_ info: ContainerInfo, attach: AttachOptions?) throws(RuntimeError) -> StartedContainer {
+        if info.supervisorAlive { throw RuntimeError(125, "container \(info.record.name) is already running") }
+        var connection: SupervisorConnection?
+        var clientEnd: Int32?
+        if let attach {
+            let (ours, theirs) = try SupervisorConnection.pair()
+            try ours.attach(
+                stdin: attach.stdin, stdout: true, stderr: true, stdinOnce: attach.stdinOnce, size: attach.size)
+            connection = ours
+            clientEnd = theirs
+        }
+        defer { if let clientEnd { close(clientEnd) } }
         let launch = try SupervisorProcess.spawn(
-            executable: supervisor, config: layout.configFile, attach: attach, attachStdin: attachStdin)
+            executable: supervisor, config: info.layout.configFile, client: clientEnd)
         do {
-            try placeInScope(spec: spec, supervisorPid: launch.pid)
+            try placeInScope(
+                name: info.record.name, settings: info.record.scope ?? ScopeSettings(), supervisorPid: launch.pid)
         } catch {
             launch.abandon()
             throw error
         }
         let pid = try launch.go()
-        return StartedContainer(layout: layout, name: spec.name, supervisorPid: launch.pid, pid: pid)
+        return StartedContainer(
+            layout: info.layout, name: info.record.name, supervisorPid: launch.pid, pid: pid, connection: connection)
     }
 
     /// The transient scope: limits from `resources`, and the stop behaviour of the spec. The
     /// supervisor is in the scope too, so it counts: one task more, and a little memory.
-    private func placeInScope(spec: ContainerSpec, supervisorPid: pid_t) throws(RuntimeError) {
-        let unit = ContainerLayout.unitName(spec.name)
-        let stopTimeout = spec.stopTimeout ?? DockerDefaults.stopTimeout
+    private func placeInScope(name: String, settings: ScopeSettings, supervisorPid: pid_t) throws(RuntimeError) {
+        let unit = ContainerLayout.unitName(name)
         var properties: [UnitProperty] = [
-            .killSignal(spec.stopSignal?.number ?? SIGTERM),
+            .killSignal(settings.killSignal),
             // systemd's SIGKILL comes 5 s after the supervisor's own, so the exit is recorded first.
-            .timeoutStop(microseconds: UInt64(stopTimeout.components.seconds + 5) * 1_000_000),
+            .timeoutStop(microseconds: UInt64(settings.stopTimeout + 5) * 1_000_000),
             .collectMode("inactive-or-failed"), .delegate(true), .memoryAccounting(true), .tasksAccounting(true),
             .cpuAccounting(true), .ioAccounting(true),
         ]
-        if let memory = spec.resources.memory { properties.append(.memoryMax(UInt64(memory) + Self.supervisorMemory)) }
-        if let pids = spec.resources.pids { properties.append(.tasksMax(UInt64(pids) + 1)) }
-        if let cpus = spec.resources.cpus { properties.append(.cpuQuotaPerSec(microseconds: UInt64(cpus * 1_000_000))) }
+        if let memory = settings.memory { properties.append(.memoryMax(memory + Self.supervisorMemory)) }
+        if let pids = settings.pids { properties.append(.tasksMax(pids + 1)) }
+        if let cpus = settings.cpus { properties.append(.cpuQuotaPerSec(microseconds: UInt64(cpus * 1_000_000))) }
         do {
             let bus = try SystemdBus()
             // A failed scope of the same name from an earlier run must be collected first.
             try? bus.resetFailedUnit(name: unit)
-            try bus.startTransientScope(
-                name: unit, pids: [supervisorPid], slice: "berth.slice",
-                description: "berth container \(spec.name) (\(spec.image?.description ?? "rootfs"))",
-                properties: properties)
+            // The scope of the container's last run may still be going away: its supervisor has
+            // recorded the end and exited, but systemd has not collected the scope yet.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while true {
+                do {
+                    try bus.startTransientScope(
+                        name: unit, pids: [supervisorPid], slice: "berth.slice",
+                        description: "berth container \(name) (\(settings.image))", properties: properties)
+                    break
+                } catch let error as SystemdError
+                    where error.busError == "org.freedesktop.systemd1.UnitExists" && ContinuousClock.now < deadline
+                {
+                    try? bus.resetFailedUnit(name: unit)
+                    usleep(20_000)
+                }
+            }
         } catch {
             throw RuntimeError(125, "cannot create the scope \(unit): \(error)")
         }

@@ -4,7 +4,8 @@
 
 /// A berth-supervisor process between its spawn and the start of its container: it waits on
 /// fd 3 until berth has put it in its scope, and reports the container's PID (or why it could
-/// not start) on fd 4. See Sources/berth-supervisor/main.c.
+/// not start) on fd 4; fd 5 is an attached client's connection. See
+/// Sources/berth-supervisor/main.c.
 struct SupervisorProcess {
     let pid: pid_t
     private let goFD: Int32
@@ -12,7 +13,7 @@ struct SupervisorProcess {
 
     /// posix_spawn, never fork, with the signal mask cleared and every signal at its default, so
     /// nothing berth ignores or blocks leaks into a container.
-    static func spawn(executable: String, config: String, attach: Bool, attachStdin: Bool) throws(RuntimeError)
+    static func spawn(executable: String, config: String, client: Int32?) throws(RuntimeError)
         -> SupervisorProcess
     {
         var goPipe: [Int32] = [-1, -1]
@@ -39,14 +40,13 @@ struct SupervisorProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, goRead, 3)
         posix_spawn_file_actions_adddup2(&actions, reportWrite, 4)
-        if attach {
-            if attachStdin { posix_spawn_file_actions_adddup2(&actions, 0, 5) }
-            posix_spawn_file_actions_adddup2(&actions, 1, 6)
-            posix_spawn_file_actions_adddup2(&actions, 2, 7)
-        }
+        // Moved high too: the socket may be fd 3 or 4 itself.
+        let clientHigh = client.map { fcntl($0, F_DUPFD_CLOEXEC, 64) }
+        defer { if let clientHigh { close(clientHigh) } }
+        if let clientHigh { posix_spawn_file_actions_adddup2(&actions, clientHigh, 5) }
         // The supervisor outlives berth: it must not hold berth's stdio (a caller reading berth's
-        // output to its end would wait for the container). Attached output goes by fds 5-7,
-        // copied above before these are replaced.
+        // output to its end would wait for the container). An attached client's stdio reach it
+        // over the client connection, and it lets them go when the client does.
         for fd: Int32 in 0...2 {
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
         }
