@@ -3,28 +3,76 @@ import BerthRuntime
 import BerthSpec
 import Foundation
 
-/// The container a foreground `berth run` waits for; read by the signal handler.
-nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
-
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command in a new container, in its own systemd scope, with its output in journald.",
         discussion: """
             Until the image store lands, the root filesystem is a directory: --rootfs DIR. The \
             container writes to its own layer; DIR is never changed. Exit status: the container's \
-            own, or 125 when berth fails, 126 when the command cannot run, 127 when it is not found.
+            own, or 125 when berth fails, 126 when the command cannot run, 127 when it is not found. \
+            With -it, ctrl-p ctrl-q detaches and leaves the container running.
             """)
 
     @ParentCommand var berth: Berth
+    @OptionGroup var flags: ContainerFlags
+    @Flag(name: .shortAndLong, help: "Run in the background and print the container's ID.") var detach = false
 
+    func run() throws {
+        let spec = flags.buildSpec()
+        let attach = detach ? nil : try flags.attachOptions()
+        var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
+        let started: StartedContainer
+        do {
+            started = try runtime.run(spec: spec, rootfs: flags.rootfs, options: flags.createOptions, attach: attach)
+        } catch {
+            die(error.exitCode, error.description)
+        }
+        for warning in runtime.warnings { warn(warning) }
+        guard let connection = started.connection else {
+            print(started.layout.id)
+            return
+        }
+        if flags.tty && flags.interactive { Terminal.makeRaw() }
+        let reply = ClientSession.wait(connection, terminal: flags.tty)
+        throw ExitCode(ClientSession.exitCode(reply, layout: started.layout))
+    }
+}
+
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a container without starting it (berth start starts it).")
+
+    @ParentCommand var berth: Berth
+    @OptionGroup var flags: ContainerFlags
+
+    func run() throws {
+        let spec = flags.buildSpec()
+        var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
+        do {
+            let info = try runtime.create(spec: spec, rootfs: flags.rootfs, options: flags.createOptions)
+            for warning in runtime.warnings { warn(warning) }
+            print(info.record.id)
+        } catch {
+            die(error.exitCode, error.description)
+        }
+    }
+}
+
+/// berth-supervisor is installed beside berth.
+func supervisorPath() -> String {
+    Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("berth-supervisor").path
+}
+
+/// The flags of `run` and `create`: each names a spec field as Docker names it, and together
+/// they build the same spec value a file gives.
+struct ContainerFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The root filesystem: a directory, used read-only.", valueName: "dir"))
     var rootfs: String
 
     @Option(help: "A name for the container (default: a random one).") var name: String?
-    @Flag(name: .shortAndLong, help: "Run in the background and print the container's ID.") var detach = false
-    @Flag(help: "Remove the container when it exits (foreground runs).") var rm = false
+    @Flag(help: "Remove the container when it exits.") var rm = false
     @Flag(name: .shortAndLong, help: "Keep stdin open and pass it to the container.") var interactive = false
-    @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal (not yet supported).") var tty = false
+    @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal.") var tty = false
     @Option(name: .shortAndLong, help: "Set an environment variable (KEY=VALUE).") var env: [String] = []
     @Option(name: .customLong("env-file"), help: "Read environment variables from a file.") var envFile: [String] = []
     @Option(name: .shortAndLong, help: "Bind a host path or a named volume: SRC:DST[:ro].") var volume: [String] = []
@@ -53,37 +101,12 @@ struct Run: ParsableCommand {
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
-    func run() throws {
-        if tty { die(125, "pseudo-terminals (-t) are not supported yet; run without -t") }
-        let spec = buildSpec()
-        let supervisor = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent(
-            "berth-supervisor"
-        ).path
-        var runtime = Runtime(root: berth.global.root, supervisor: supervisor)
-        let started: StartedContainer
-        do {
-            started = try runtime.run(spec: spec, rootfs: rootfs, attach: !detach, attachStdin: interactive && !detach)
-        } catch {
-            die(error.exitCode, error.description)
-        }
-        for warning in runtime.warnings { warn(warning) }
-        if detach {
-            print(started.layout.id)
-            return
-        }
-        // The terminal's ^C and friends reach berth, not the supervisor (it has its own session):
-        // pass them on, as docker run does.
-        forwardSignalsTo = started.supervisorPid
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
-            signal(sig) { kill(forwardSignalsTo, $0) }
-        }
-        var status: Int32 = 0
-        while waitpid(started.supervisorPid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: started.layout.stateFile, encoding: .utf8)) ?? ""
-        guard let state = ContainerState(parsing: text) else { die(125, "the container's state was not recorded") }
-        if rm { Runtime.remove(root: berth.global.root, name: spec.name, id: started.layout.id) }
-        if let error = state.error { warn(error) }
-        throw ExitCode(state.exitCode)
+    var createOptions: CreateOptions { CreateOptions(openStdin: interactive, autoRemove: rm) }
+
+    /// berth's own stdio for an attached run: stdin with -i, the terminal's size with -t.
+    func attachOptions() throws -> AttachOptions {
+        if tty && interactive && isatty(0) != 1 { die(125, "the input device is not a TTY; run without -t") }
+        return AttachOptions(stdin: interactive, stdinOnce: true, size: tty ? Terminal.size() : nil)
     }
 
     /// The flags as a spec document, decoded by the same code as spec files.
@@ -111,6 +134,7 @@ struct Run: ParsableCommand {
         if let workdir { doc["workdir"] = workdir }
         if let hostname { doc["hostname"] = hostname }
         if self.`init` { doc["init"] = true }
+        if tty { doc["tty"] = true }
         var security: [String: Any] = [:]
         if readOnly { security["readonlyRootfs"] = true }
         if !capAdd.isEmpty { security["capAdd"] = capAdd }
