@@ -6,6 +6,8 @@ import Testing
 @Suite(.serialized) struct CLIIntegrationTests {
     static let berth = RuntimeIntegrationTests.packageRoot + "/.build/debug/berth"
     static let root = "/tmp/berth-cli-tests"
+    /// berth with BERTH_ROOT set, as the argv of a ChildProcess.
+    static let command = ["/usr/bin/env", "BERTH_ROOT=\(root)", berth]
 
     /// Runs berth to completion; returns its status and output.
     @discardableResult

@@ -73,7 +73,7 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         let started = try runtime.run(
             spec: Self.spec(name, ["sh", "-c", "echo to-stdout; echo to-stderr >&2; touch /written; exit 7"]),
-            rootfs: rootfs, attach: false)
+            rootfs: rootfs)
         let state = try Self.wait(started)
         #expect(state.status == "exited" && state.exitCode == 7)
         let entries = try Self.journal(name, count: 2)
@@ -97,7 +97,7 @@ import Testing
         let script =
             "ps -o pid; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; id; mount -t tmpfs x /dev 2>&1; true"
         let root = Self.unique("priv-root")
-        let asRoot = try runtime.run(spec: Self.spec(root, ["sh", "-c", script]), rootfs: rootfs, attach: false)
+        let asRoot = try runtime.run(spec: Self.spec(root, ["sh", "-c", script]), rootfs: rootfs)
         #expect(try Self.wait(asRoot).exitCode == 0)
         let lines = try Self.journal(root, count: 10).compactMap { $0.string("MESSAGE") }
         #expect(lines.contains("CapEff:\t00000000a80425fb"))
@@ -114,7 +114,7 @@ import Testing
 
         let nobody = Self.unique("priv-nobody")
         let asNobody = try runtime.run(
-            spec: Self.spec(nobody, ["sh", "-c", script]) { $0.user = "nobody" }, rootfs: rootfs, attach: false)
+            spec: Self.spec(nobody, ["sh", "-c", script]) { $0.user = "nobody" }, rootfs: rootfs)
         #expect(try Self.wait(asNobody).exitCode == 0)
         let nobodyLines = try Self.journal(nobody, count: 10).compactMap { $0.string("MESSAGE") }
         #expect(nobodyLines.contains("CapEff:\t0000000000000000"))
@@ -128,7 +128,7 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         #expect {
             _ = try runtime.run(
-                spec: Self.spec(Self.unique("missing"), ["no-such-command"]), rootfs: rootfs, attach: false)
+                spec: Self.spec(Self.unique("missing"), ["no-such-command"]), rootfs: rootfs)
         } throws: { ($0 as? RuntimeError)?.exitCode == 127 }
     }
 
@@ -140,7 +140,7 @@ import Testing
         let spec = Self.spec(name, ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"]) {
             $0.stopTimeout = .seconds(1)
         }
-        let started = try runtime.run(spec: spec, rootfs: rootfs, attach: false)
+        let started = try runtime.run(spec: spec, rootfs: rootfs)
         _ = try Self.journal(name, count: 1)
         let bus = try SystemdBus()
         let begin = ContinuousClock.now
@@ -159,8 +159,7 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         // 200,000 bytes of 'x' and no newline until the end: 13 parts of at most 16 KiB.
         let started = try runtime.run(
-            spec: Self.spec(name, ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo"]), rootfs: rootfs,
-            attach: false)
+            spec: Self.spec(name, ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo"]), rootfs: rootfs)
         #expect(try Self.wait(started).exitCode == 0)
         let parts = try Self.journal(name, count: 13)
         #expect(parts.count == 13)
@@ -179,7 +178,7 @@ import Testing
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("burst")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
-        let started = try runtime.run(spec: Self.spec(name, ["seq", "1", "100000"]), rootfs: rootfs, attach: false)
+        let started = try runtime.run(spec: Self.spec(name, ["seq", "1", "100000"]), rootfs: rootfs)
         #expect(try Self.wait(started).exitCode == 0)
         let lines = try Self.journal(name, count: 100_000).compactMap { $0.string("MESSAGE") }
         #expect(lines.count == 100_000)
@@ -198,7 +197,7 @@ import Testing
         let confined = Self.unique("seccomp")
         #expect(
             try Self.wait(
-                try runtime.run(spec: Self.spec(confined, ["sh", "-c", script]), rootfs: rootfs, attach: false)
+                try runtime.run(spec: Self.spec(confined, ["sh", "-c", script]), rootfs: rootfs)
             ).exitCode == 0)
         let denied = try Self.journal(confined, count: 4).compactMap { $0.string("MESSAGE") }
         #expect(denied.contains("userns-denied") && denied.contains("personality-ok"))
@@ -206,7 +205,7 @@ import Testing
 
         let open = Self.unique("unconfined")
         let spec = Self.spec(open, ["sh", "-c", script]) { $0.security.seccomp = .unconfined }
-        #expect(try Self.wait(try runtime.run(spec: spec, rootfs: rootfs, attach: false)).exitCode == 0)
+        #expect(try Self.wait(try runtime.run(spec: spec, rootfs: rootfs)).exitCode == 0)
         let allowed = try Self.journal(open, count: 2).compactMap { $0.string("MESSAGE") }
         #expect(allowed.contains("userns-ok") && allowed.contains("personality-ok"))
     }
@@ -218,7 +217,7 @@ import Testing
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("fds")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
-        let started = try runtime.run(spec: Self.spec(name, ["sleep", "30"]), rootfs: rootfs, attach: false)
+        let started = try runtime.run(spec: Self.spec(name, ["sleep", "30"]), rootfs: rootfs)
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(started.pid)/fd").sorted()
         #expect(fds == ["0", "1", "2"])
         try SystemdBus().stopUnit(name: "berth-\(name).scope")
