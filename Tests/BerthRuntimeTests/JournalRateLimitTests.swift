@@ -53,6 +53,8 @@ import Testing
                 #expect(!notices.isEmpty, "no \"Suppressed N messages from \(unit)\" from journald")
                 #expect(counts.allSatisfy { $0 != nil }, "\(notices.map { $0.string("MESSAGE") ?? "" })")
                 #expect(notices.allSatisfy { $0.string("N_DROPPED") != nil })
+                // About the container's supervisor, so `journalctl -u berth-NAME.scope` shows it too.
+                #expect(notices.allSatisfy { $0.string("OBJECT_SYSTEMD_UNIT") == unit })
                 let suppressed = counts.compactMap { $0 }.reduce(0, +)
                 let nDropped = notices.compactMap { $0.string("N_DROPPED").flatMap { Int($0) } }.reduce(0, +)
                 // Every line is either in the journal or counted as suppressed.
@@ -64,7 +66,7 @@ import Testing
                 return limitedPid
             }
 
-            // The gate restored the sandbox's configuration: the drop-in is gone, journald was
+            // withDefaultRateLimit restored the sandbox's journald: the drop-in is gone, it was
             // restarted, and a burst as large as the one above arrives whole.
             #expect(!FileManager.default.fileExists(atPath: Self.dropInPath))
             #expect(try Self.journaldPid(bus) != limitedPid, "journald was not restarted")
