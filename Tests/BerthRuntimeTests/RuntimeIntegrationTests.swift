@@ -68,6 +68,8 @@ import Testing
 
     @Test(.integration) func outputGoesToJournaldFromTheScopeAndTheExitCodeIsKept() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("out")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
@@ -92,6 +94,8 @@ import Testing
 
     @Test(.integration) func isolationAndPrivilegesAsDocker() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         let script =
@@ -134,6 +138,8 @@ import Testing
 
     @Test(.integration) func systemctlStopIsRecordedAndAStubbornContainerIsKilled() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("stop")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
@@ -154,6 +160,8 @@ import Testing
 
     @Test(.integration) func aLongLineIsSplitIntoMarkedPartsAndNothingIsLost() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("long")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
@@ -175,6 +183,8 @@ import Testing
 
     @Test(.integration) func aHundredThousandLinesArriveInOrder() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("burst")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
@@ -190,6 +200,8 @@ import Testing
     /// values, still works; unconfined, both work.
     @Test(.integration) func defaultSeccompFilterDeniesWhatDockersDoes() throws {
         try Integration.check()
+        JournalGate.lockShared()
+        defer { JournalGate.unlockShared() }
         let rootfs = try Self.makeRootfs()
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         let script =

@@ -8,6 +8,8 @@ extension SystemdIntegrationTests {
     @Suite struct JournalTests {
         @Test(.integration) func binaryFieldsComeBackByteForByte() throws {
             try Integration.check()
+            JournalGate.lockShared()
+            defer { JournalGate.unlockShared() }
             let id = UUID().uuidString
             let blob: [UInt8] = [0xFF, 0xFE, 0x00, 0x0A, 0x41, 0x80, 0x0A]  // a newline: the binary form
             let nul: [UInt8] = [0x61, 0x00, 0x62, 0xC3]  // no newline: the text form
@@ -40,6 +42,8 @@ extension SystemdIntegrationTests {
 
         @Test(.integration) func seekByCursorTailAndFieldByField() throws {
             try Integration.check()
+            JournalGate.lockShared()
+            defer { JournalGate.unlockShared() }
             let id = UUID().uuidString
             for seq in 1...3 {
                 try JournalWriter.send(
@@ -73,6 +77,8 @@ extension SystemdIntegrationTests {
 
         @Test(.integration) func disjunctionAndRepeatedFields() throws {
             try Integration.check()
+            JournalGate.lockShared()
+            defer { JournalGate.unlockShared() }
             let (a, b) = (UUID().uuidString, UUID().uuidString)
             try JournalWriter.send([
                 ("MESSAGE", Array("a".utf8)), ("BERTH_TEST_ID", Array(a.utf8)), ("BERTH_TEST_TAG", [0x31]),
@@ -98,6 +104,8 @@ extension SystemdIntegrationTests {
 
         @Test(.integration) func aJournalDirectoryCanBeOpened() throws {
             try Integration.check()
+            JournalGate.lockShared()
+            defer { JournalGate.unlockShared() }
             let id = UUID().uuidString
             try JournalWriter.send(message: "by directory", fields: ["BERTH_TEST_ID": id])
             _ = try SystemdIntegrationTests.readJournal(match: "BERTH_TEST_ID", id) { !$0.isEmpty }
