@@ -10,7 +10,9 @@ struct Berth: ParsableCommand {
             \(defaultSpecPath). Set BERTH_SPEC_PATH (colon-separated) or pass --spec-dir to \
             look elsewhere. State lives under /var/lib/berth, or BERTH_ROOT / --root.
             """,
-        subcommands: [Run.self, Ps.self, Logs.self, Inspect.self, Stop.self, Kill.self, Rm.self, Validate.self]
+        subcommands: [
+            Run.self, Ps.self, Logs.self, Inspect.self, Stop.self, Kill.self, Rm.self, Volume.self, Validate.self,
+        ]
     )
 
     @OptionGroup var global: GlobalOptions
