@@ -15,6 +15,9 @@ struct TreeCopy {
     /// The first copy of each file that has more than one name, by its path below `destination`.
     private var copied: [FileID: [UInt8]] = [:]
 
+    /// Sockets are not among them: a socket file means nothing without its listener.
+    static let copiedTypes: Set<mode_t> = [S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK]
+
     init(layers: MergedLayers, destination: Descriptor) {
         self.layers = layers
         self.destination = destination
@@ -41,6 +44,7 @@ struct TreeCopy {
     private mutating func copyEntry(
         _ entry: MergedLayers.Entry, of source: MergedLayers.Directory, into directory: Descriptor, path: [UInt8]
     ) throws(RuntimeError) {
+        guard Self.copiedTypes.contains(entry.type) else { return }
         let from = source.layers[entry.layers[0]].raw
         let name = entry.name
         let st = entry.stat
@@ -66,12 +70,10 @@ struct TreeCopy {
             guard target.withCName({ t in name.withCName { symlinkat(t, directory.raw, $0) } }) == 0 else {
                 throw RuntimeError(125, "cannot create the link \(path.shown): \(errorText())")
             }
-        case S_IFIFO, S_IFCHR, S_IFBLK:
+        default:
             guard name.withCName({ mknodat(directory.raw, $0, entry.type | 0o600, st.st_rdev) }) == 0 else {
                 throw RuntimeError(125, "cannot create \(path.shown): \(errorText())")
             }
-        default:
-            return
         }
         try FileAttributes.copy(st, from: from, name, to: directory.raw, name, shownAs: path)
     }

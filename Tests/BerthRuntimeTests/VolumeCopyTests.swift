@@ -60,6 +60,23 @@ final class Scratch {
         }
     }
 
+    /// A unix socket's file, as a server leaves it behind.
+    func socket(_ relative: String) throws {
+        try parents(relative)
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array((path + "/" + relative).utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes.prefix($0.count - 1)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(bound == 0, "bind: \(errno)")
+    }
+
     func read(_ relative: String) -> String? {
         FileManager.default.contents(atPath: path + "/" + relative).map { String(decoding: $0, as: UTF8.self) }
     }
@@ -108,6 +125,9 @@ final class Scratch {
         try s.file("l/t/hard-a", "linked")
         #expect(link(s.path + "/l/t/hard-a", s.path + "/l/t/private/hard-b") == 0)
         #expect(mkfifo(s.path + "/l/t/fifo", 0o600) == 0 && chmod(s.path + "/l/t/fifo", 0o620) == 0)
+        // A socket is left out, and so are its other names.
+        try s.socket("l/t/socket")
+        #expect(link(s.path + "/l/t/socket", s.path + "/l/t/socket-too") == 0)
         var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 5), timespec(tv_sec: 1_234_567_890, tv_nsec: 0)]
         #expect(utimensat(AT_FDCWD, s.path + "/l/t/plain", &times, 0) == 0)
         let userXattrs = s.xattr("l/t/plain", "user.berth", "kept")
