@@ -64,9 +64,6 @@ struct SupervisorConfig {
             data: "mode=1777,size=\(spec.resources.shmSize ?? DockerDefaults.shmSize)")
         c.mount(type: "mqueue", source: "mqueue", target: "/dev/mqueue", flags: hidden)
         c.mount(type: "sysfs", source: "sysfs", target: "/sys", flags: hidden | MountFlags.readonly)
-        for file in ["hostname", "hosts", "resolv.conf"] {
-            c.mount(type: "bind", source: layout.directory + "/" + file, target: "/etc/" + file)
-        }
         for t in spec.tmpfs {
             var data = "mode=" + String(t.mode ?? 0o1777, radix: 8)
             if let size = t.size { data += ",size=\(size)" }
@@ -83,6 +80,10 @@ struct SupervisorConfig {
             c.mount(
                 type: "bind", source: source, target: v.target,
                 flags: v.readonly ? MountFlags.readonly | MountFlags.nosuid | MountFlags.nodev : 0)
+        }
+        // After the volumes, as Docker: a volume on /etc still gets the container's own files.
+        for file in ["hostname", "hosts", "resolv.conf"] {
+            c.mount(type: "bind", source: layout.directory + "/" + file, target: "/etc/" + file)
         }
         for (key, value) in spec.sysctls.sorted(by: { $0.key < $1.key }) { c.set("SYSCTL", "\(key)=\(value)") }
         for path in DockerDefaults.maskedPaths { c.set("MASK", path) }
