@@ -8,7 +8,9 @@
 ///         hostname hosts resolv.conf  bind-mounted into the container
 ///         upper/ work/ merged/      its writable layer and overlay mount point
 ///     ROOT/containers/names/NAME -> ../ID   the name, claimed atomically with symlink(2)
-///     ROOT/volumes/NAME/_data       named volumes
+///         attach.sock               the supervisor's socket for attach and exec (message.h)
+///         seccomp.bpf               the compiled seccomp filter
+///     ROOT/volumes/NAME/            named volumes (_data, volume.json, lock)
 public struct ContainerLayout: Sendable {
     public let root: String
     public let id: String
@@ -62,5 +64,13 @@ public struct ContainerState: Sendable, Equatable {
         signal = Int32(fields["signal"] ?? "") ?? 0
         stopSignal = Int32(fields["stopSignal"] ?? "") ?? 0
         error = fields["error"]
+    }
+
+    /// The state file's form, as the supervisor writes it.
+    var serialized: String {
+        var text = "status=\(status)\nsupervisorPid=\(supervisorPid)\npid=\(pid)\nstartedAt=\(startedAt)\n"
+        text += "finishedAt=\(finishedAt)\nexitCode=\(exitCode)\nsignal=\(signal)\nstopSignal=\(stopSignal)\n"
+        if let error { text += "error=" + error.replacingOccurrences(of: "\n", with: " ") + "\n" }
+        return text
     }
 }

@@ -67,6 +67,9 @@ public struct ContainerInfo: Sendable {
     public var layout: ContainerLayout
 
     public var isRunning: Bool { supervisorAlive && state?.status == "running" }
+    /// Recorded as running, but its supervisor is gone (killed): `stop`, `rm -f` or `start`
+    /// recover it.
+    public var isLost: Bool { !supervisorAlive && state?.status == "running" }
 
     /// Docker's words: created, running, exited.
     public var status: String {
@@ -92,6 +95,34 @@ public enum ContainerStore {
         else { return nil }
         let state = Files.readText(layout.stateFile).flatMap(ContainerState.init(parsing:))
         return ContainerInfo(record: record, state: state, supervisorAlive: supervisorHoldsLock(layout), layout: layout)
+    }
+
+    /// What a crash during `create` leaves: a directory without container.json (and the name
+    /// pointing to it), or a name pointing nowhere. Only ones older than `minimumAge`, so a
+    /// create still under way is never touched.
+    public static func collectIncomplete(root: String, minimumAge: TimeInterval = 60) {
+        let dir = root + "/containers"
+        let now = Date()
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where id.count == 64 {
+            let layout = ContainerLayout(root: root, id: id)
+            guard !FileManager.default.fileExists(atPath: layout.recordFile),
+                let modified = (try? FileManager.default.attributesOfItem(atPath: layout.directory))?[.modificationDate]
+                    as? Date, now.timeIntervalSince(modified) >= minimumAge
+            else { continue }
+            Files.removeTree(layout.directory)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/names")) ?? [] {
+            let link = ContainerLayout.nameLink(root: root, name: name)
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
+                !FileManager.default.fileExists(atPath: dir + "/names/" + target)
+            else { continue }
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: link),
+                let modified = attributes[.modificationDate] as? Date, now.timeIntervalSince(modified) < minimumAge
+            {
+                continue
+            }
+            unlink(link)
+        }
     }
 
     /// By name, by full ID, or by an unambiguous ID prefix, as Docker resolves them.

@@ -6,14 +6,40 @@ import Foundation
 /// which records the stop and SIGKILLs after stopTimeout.
 extension Runtime {
     public static func stop(_ info: ContainerInfo) throws(RuntimeError) {
+        if info.isLost {
+            try recoverLost(info)
+            return
+        }
         guard info.supervisorAlive else { return }
+        try stopScope(info.record.name)
+    }
+
+    private static func stopScope(_ name: String) throws(RuntimeError) {
         do {
-            try SystemdBus().stopUnit(name: ContainerLayout.unitName(info.record.name))
+            try SystemdBus().stopUnit(name: ContainerLayout.unitName(name))
         } catch let error as SystemdError where error.busError == "org.freedesktop.systemd1.NoSuchUnit" {
             return
         } catch {
-            throw RuntimeError(125, "cannot stop \(info.record.name): \(error)")
+            throw RuntimeError(125, "cannot stop \(name): \(error)")
         }
+    }
+
+    /// A container whose supervisor was killed (kill -9) while it ran: its processes may still
+    /// be in the scope. They are stopped with the scope, and the end is recorded in the
+    /// supervisor's place, under its lock, so a supervisor that still lives is never overruled.
+    static func recoverLost(_ info: ContainerInfo) throws(RuntimeError) {
+        let fd = open(info.layout.stateFile + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RuntimeError(125, "cannot open the state lock: \(errnoText())") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return }  // it lives after all
+        try stopScope(info.record.name)
+        guard var state = info.state else { return }
+        state.status = "exited"
+        state.finishedAt = UInt64(Date().timeIntervalSince1970 * 1e9)
+        state.exitCode = 137
+        state.signal = SIGKILL
+        state.error = "its supervisor was killed; stopped with its scope"
+        try Files.write(info.layout.stateFile, state.serialized)
     }
 
     /// Waits until the container's supervisor has recorded the end and exited.
@@ -35,6 +61,13 @@ extension Runtime {
     /// Removes a container's state and frees its name; a running one only with `force`
     /// (then it is killed first, as `docker rm -f` does).
     public static func remove(root: String, _ info: ContainerInfo, force: Bool) throws(RuntimeError) {
+        if info.isLost {
+            guard force else {
+                throw RuntimeError(
+                    125, "container \(info.record.name) may still run (its supervisor was killed): use -f")
+            }
+            try recoverLost(info)
+        }
         if info.supervisorAlive {
             guard force else {
                 throw RuntimeError(125, "container \(info.record.name) is running: stop it first, or use -f")

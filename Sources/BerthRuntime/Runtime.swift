@@ -98,6 +98,7 @@ public struct Runtime {
         try Files.makeDirectories([layout.containers + "/names"])
         try Files.makeDirectories([layout.upper, layout.work, layout.merged])
         let link = ContainerLayout.nameLink(root: root, name: spec.name)
+        ContainerStore.collectIncomplete(root: root)
         guard symlink("../" + layout.id, link) == 0 else {
             let e = errno
             Files.removeTree(layout.directory)
@@ -173,6 +174,7 @@ public struct Runtime {
     /// container starts, so no output is missed; the reply comes on the returned connection.
     public func start(_ info: ContainerInfo, attach: AttachOptions?) throws(RuntimeError) -> StartedContainer {
         if info.supervisorAlive { throw RuntimeError(125, "container \(info.record.name) is already running") }
+        if info.isLost { try Self.recoverLost(info) }
         var connection: SupervisorConnection?
         var clientEnd: Int32?
         if let attach {
@@ -186,8 +188,12 @@ public struct Runtime {
         let launch = try SupervisorProcess.spawn(
             executable: supervisor, config: info.layout.configFile, client: clientEnd)
         do {
-            try placeInScope(
-                name: info.record.name, settings: info.record.scope ?? ScopeSettings(), supervisorPid: launch.pid)
+            let settings = info.record.scope ?? ScopeSettings()
+            try placeInScope(name: info.record.name, settings: settings, supervisorPid: launch.pid)
+            if let memory = settings.memory {
+                try CgroupMemory.verify(
+                    unit: ContainerLayout.unitName(info.record.name), expected: memory + Self.supervisorMemory)
+            }
         } catch {
             launch.abandon()
             throw error

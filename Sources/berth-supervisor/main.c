@@ -217,7 +217,14 @@ int main(int argc, char **argv) {
             dup2(out[1], 1);
             dup2(err[1], 2);
         }
-        container_main(&c, fail[1], sup.filter, console[1], &size);
+        /* Only stdio and these two (close-on-exec) go on: the init of --init never execs, so
+         * close-on-exec alone would leave it the lock, the socket and every pipe of ours. */
+        int error_fd = fcntl(fail[1], F_DUPFD_CLOEXEC, 100), console_fd = -1;
+        if (c.tty) console_fd = fcntl(console[1], F_DUPFD_CLOEXEC, 100);
+        if (error_fd < 0 || dup3(error_fd, 3, O_CLOEXEC) < 0) _exit(125);
+        if (c.tty && (console_fd < 0 || dup3(console_fd, 4, O_CLOEXEC) < 0)) _exit(125);
+        syscall(SYS_close_range, c.tty ? 5 : 4, ~0U, 0);
+        container_main(&c, 3, sup.filter, c.tty ? 4 : -1, &size);
     }
     close(fail[1]);
     if (c.tty) {

@@ -224,12 +224,17 @@ import Testing
 
     /// Nothing of berth's or the supervisor's reaches the container: its PID 1 (seen from the
     /// host, so no shell's own transient descriptors count) has exactly stdin, stdout and stderr.
-    @Test(.integration) func noDescriptorLeaksIntoTheContainer() throws {
+    @Test(.integration, arguments: [false, true]) func noDescriptorLeaksIntoTheContainer(useInit: Bool) throws {
         try Integration.check()
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("fds")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
-        let started = try runtime.run(spec: Self.spec(name, ["sleep", "30"]), rootfs: rootfs)
+        let spec = Self.spec(name, ["sleep", "30"]) {
+            $0.useInit = useInit
+            $0.stopTimeout = .seconds(1)
+        }
+        let started = try runtime.run(spec: spec, rootfs: rootfs)
+        // With --init, its PID 1 is berth's init, which never execs: it must hold nothing either.
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(started.pid)/fd").sorted()
         #expect(fds == ["0", "1", "2"])
         try SystemdBus().stopUnit(name: "berth-\(name).scope")
