@@ -24,6 +24,57 @@ public struct ContainerRecord: Codable, Sendable {
     public var process: ProcessSettings? = nil
     /// Its scope's settings, for every start (nil in older records: Docker's defaults).
     public var scope: ScopeSettings? = nil
+    /// What `inspect` shows of the spec (nil in older records).
+    public var host: HostSettings? = nil
+}
+
+/// The spec's choices that `inspect` reports as Docker's HostConfig, Config and Mounts do.
+public struct HostSettings: Codable, Sendable {
+    public struct Mount: Codable, Sendable {
+        public var type: String
+        public var name: String?
+        public var source: String
+        public var destination: String
+        public var readWrite: Bool
+    }
+    public var mounts: [Mount]
+    public var capAdd: [String]
+    public var capDrop: [String]
+    public var securityOpt: [String]
+    public var readonlyRootfs: Bool
+    public var initProcess: Bool
+    public var labels: [String: String]
+    public var stopSignal: String
+    public var shmSize: Int64
+
+    public init(spec: ContainerSpec, root: String) {
+        mounts =
+            spec.volumes.map { v in
+                switch v.source {
+                case .bind(let path):
+                    Mount(type: "bind", name: nil, source: path, destination: v.target, readWrite: !v.readonly)
+                case .volume(let name):
+                    Mount(
+                        type: "volume", name: name, source: ContainerLayout(root: root, id: "").volumePath(name),
+                        destination: v.target, readWrite: !v.readonly)
+                }
+            } + spec.tmpfs.map { Mount(type: "tmpfs", name: nil, source: "", destination: $0.target, readWrite: true) }
+        capAdd = spec.security.capAdd
+        capDrop = spec.security.capDrop
+        var options: [String] = []
+        if spec.security.noNewPrivileges { options.append("no-new-privileges") }
+        switch spec.security.seccomp {
+        case .default: break
+        case .unconfined: options.append("seccomp=unconfined")
+        case .profile(let path): options.append("seccomp=" + path)
+        }
+        securityOpt = options
+        readonlyRootfs = spec.security.readonlyRootfs
+        initProcess = spec.useInit
+        labels = spec.labels
+        stopSignal = spec.stopSignal?.description ?? "SIGTERM"
+        shmSize = spec.resources.shmSize ?? DockerDefaults.shmSize
+    }
 }
 
 /// The container's process as created: its user, resolved against the image, and the

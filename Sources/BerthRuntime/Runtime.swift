@@ -159,6 +159,7 @@ public struct Runtime {
             uid: user.uid, gid: user.gid, groups: user.groups, tty: spec.tty, openStdin: options.openStdin,
             autoRemove: options.autoRemove)
         record.scope = ScopeSettings(spec: spec)
+        record.host = HostSettings(spec: spec, root: root)
         do {
             try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
         } catch let error as RuntimeError {

@@ -84,9 +84,14 @@ struct Inspect: ParsableCommand {
 
     static func document(_ c: ContainerInfo) -> [String: Any] {
         let s = c.state
+        let r = c.record
+        let host = r.host
+        let scope = r.scope ?? ScopeSettings()
+        var labels = host?.labels ?? [:]
+        labels["berth.owner"] = r.owner
         return [
-            "Id": c.record.id, "Name": "/" + c.record.name, "Created": iso(c.record.created),
-            "Path": c.record.argv.first ?? "", "Args": Array(c.record.argv.dropFirst()),
+            "Id": r.id, "Name": "/" + r.name, "Created": iso(r.created),
+            "Path": r.argv.first ?? "", "Args": Array(r.argv.dropFirst()),
             "State": [
                 "Status": c.status, "Running": c.isRunning, "Pid": c.isRunning ? Int(s?.pid ?? 0) : 0,
                 "ExitCode": Int(s?.exitCode ?? 0), "Error": s?.error ?? "", "StartedAt": iso(s?.startedAt ?? 0),
@@ -94,12 +99,34 @@ struct Inspect: ParsableCommand {
                 "SupervisorPid": c.supervisorAlive ? Int(s?.supervisorPid ?? 0) : 0,
             ] as [String: Any],
             "Config": [
-                "Hostname": c.record.hostname, "User": c.record.user ?? "", "Env": c.record.env,
-                "Cmd": c.record.argv, "Image": c.record.image, "WorkingDir": c.record.workdir ?? "",
-                "Labels": ["berth.owner": c.record.owner],
+                "Hostname": r.hostname, "User": r.user ?? "", "Env": r.env, "Cmd": r.argv, "Image": r.image,
+                "WorkingDir": r.workdir ?? "", "Labels": labels, "Tty": r.process?.tty ?? false,
+                "OpenStdin": r.process?.openStdin ?? false, "StdinOnce": r.process?.openStdin ?? false,
+                "StopSignal": host?.stopSignal ?? "SIGTERM", "StopTimeout": Int(scope.stopTimeout),
             ] as [String: Any],
-            "HostConfig": ["NetworkMode": c.record.network] as [String: Any],
-            "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": c.layout.upper, "LowerDir": c.record.rootfs]]
+            "HostConfig": [
+                "NetworkMode": r.network, "Memory": Int(scope.memory ?? 0),
+                "NanoCpus": Int((scope.cpus ?? 0) * 1e9), "PidsLimit": Int(scope.pids ?? 0),
+                "CapAdd": host?.capAdd ?? [], "CapDrop": host?.capDrop ?? [],
+                "SecurityOpt": host?.securityOpt ?? [], "ReadonlyRootfs": host?.readonlyRootfs ?? false,
+                "Init": host?.initProcess ?? false, "AutoRemove": r.process?.autoRemove ?? false,
+                "ShmSize": Int(host?.shmSize ?? 0),
+                "Binds": (host?.mounts ?? []).filter { $0.type != "tmpfs" }.map {
+                    "\($0.name ?? $0.source):\($0.destination)\($0.readWrite ? "" : ":ro")"
+                },
+            ] as [String: Any],
+            "Mounts": (host?.mounts ?? []).map { m -> [String: Any] in
+                var mount: [String: Any] = [
+                    "Type": m.type, "Source": m.source, "Destination": m.destination, "RW": m.readWrite,
+                    "Mode": m.readWrite ? "" : "ro", "Propagation": m.type == "bind" ? "rprivate" : "",
+                ]
+                if let name = m.name {
+                    mount["Name"] = name
+                    mount["Driver"] = "local"
+                }
+                return mount
+            },
+            "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": c.layout.upper, "LowerDir": r.rootfs]]
                 as [String: Any],
             "NetworkSettings": ["Ports": [String: Any]()] as [String: Any],
         ]

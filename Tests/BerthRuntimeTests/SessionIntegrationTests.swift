@@ -186,6 +186,45 @@ import Testing
         #expect(try CLI.berth(["rm", "-f", name]).status == 0)
     }
 
+    @Test(.integration) func inspectShowsWhatTheFlagsAsked() throws {
+        try Integration.check()
+        let rootfs = try RuntimeIntegrationTests.makeRootfs()
+        let name = RuntimeIntegrationTests.unique("inspect")
+        let volume = RuntimeIntegrationTests.unique("vol")
+        try CLI.berth([
+            "create", "-it", "--rootfs", rootfs, "--name", name, "--memory", "64m", "--cpus", "1.5",
+            "--pids-limit", "30", "--cap-add", "SYS_TIME", "--cap-drop", "NET_RAW", "--read-only", "--init",
+            "--security-opt", "no-new-privileges", "-v", "\(volume):/data:ro", "-v", "/etc:/host-etc",
+            "--tmpfs", "/scratch", "--label", "tier=web", "--stop-signal", "SIGINT", "--stop-timeout", "3", "sh",
+        ])
+        func field(_ template: String) throws -> String {
+            try CLI.berth(["inspect", "--format", template, name]).out.trimmingCharacters(in: .newlines)
+        }
+        #expect(
+            try field("{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}")
+                == "67108864 1500000000 30")
+        #expect(
+            try field("{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Init}} {{.Config.Tty}} {{.Config.OpenStdin}}")
+                == "true true true true")
+        #expect(try field("{{.Config.StopSignal}} {{.Config.StopTimeout}} {{.Config.Labels.tier}}") == "SIGINT 3 web")
+        let document = try CLI.berth(["inspect", name]).out
+        let parsed = try #require(
+            try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [[String: Any]])
+        let mounts = try #require(parsed.first?["Mounts"] as? [[String: Any]])
+        #expect(mounts.count == 3)
+        #expect(
+            mounts.contains {
+                $0["Type"] as? String == "volume" && $0["Name"] as? String == volume
+                    && $0["RW"] as? Bool == false && $0["Destination"] as? String == "/data"
+            })
+        #expect(mounts.contains { $0["Type"] as? String == "bind" && $0["Source"] as? String == "/etc" })
+        let hostConfig = try #require(parsed.first?["HostConfig"] as? [String: Any])
+        #expect(hostConfig["CapAdd"] as? [String] == ["SYS_TIME"])
+        #expect(hostConfig["SecurityOpt"] as? [String] == ["no-new-privileges"])
+        #expect(try CLI.berth(["rm", name]).status == 0)
+        _ = try? CLI.berth(["volume", "rm", volume])
+    }
+
     @Test(.integration) func detachedRemoveRemovesOnExit() throws {
         try Integration.check()
         let rootfs = try RuntimeIntegrationTests.makeRootfs()
