@@ -19,8 +19,8 @@ enum Files {
 
     static func write(_ path: String, _ text: String) throws(RuntimeError) { try write(path, Array(text.utf8)) }
 
-    static func write(_ path: String, _ bytes: [UInt8]) throws(RuntimeError) {
-        let temp = path + ".tmp"
+    static func write(_ path: String, _ bytes: [UInt8], temp: String? = nil) throws(RuntimeError) {
+        let temp = temp ?? path + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RuntimeError(125, "cannot write \(path): \(String(cString: strerror(errno)))") }
         var offset = 0

@@ -220,10 +220,9 @@ public struct Runtime {
         if let cpus = settings.cpus { properties.append(.cpuQuotaPerSec(microseconds: UInt64(cpus * 1_000_000))) }
         do {
             let bus = try SystemdBus()
-            // A failed scope of the same name from an earlier run must be collected first.
-            try? bus.resetFailedUnit(name: unit)
-            // The scope of the container's last run may still be going away: its supervisor has
-            // recorded the end and exited, but systemd has not collected the scope yet.
+            // A scope of the same name from the container's last run may still be there: failed
+            // (to be collected with ResetFailedUnit), or going away (its supervisor has recorded
+            // the end and exited, and systemd has not collected the scope yet).
             let deadline = ContinuousClock.now + .seconds(5)
             while true {
                 do {
@@ -246,17 +245,24 @@ public struct Runtime {
     /// Compiles the container's seccomp filter (Docker's default profile, or the spec's own) for
     /// its capabilities, as the BPF program the supervisor loads; nil when unconfined.
     private func writeSeccompFilter(_ security: Security, layout: ContainerLayout) throws(RuntimeError) -> String? {
-        let profile: SeccompProfile
         do {
+            let capabilities = DockerDefaults.capabilitySet(security)
             switch security.seccomp {
             case .unconfined: return nil
-            case .default: profile = Seccomp.defaultProfile()
-            case .profile(let path): profile = try Seccomp.load(path: path)
+            case .default:
+                let cached = try SeccompCache.defaultFilter(
+                    root: root, capabilities: capabilities, mask: DockerDefaults.capabilities(security))
+                // A hard link: the container keeps its filter even if the cache is cleared.
+                let output = layout.directory + "/seccomp.bpf"
+                if link(cached, output) == 0 { return output }
+                try Files.write(output, Array(try Data(contentsOf: URL(fileURLWithPath: cached))))
+                return output
+            case .profile(let path):
+                let program = try Seccomp.compile(profile: try Seccomp.load(path: path), capabilities: capabilities)
+                let output = layout.directory + "/seccomp.bpf"
+                try Files.write(output, program)
+                return output
             }
-            let program = try Seccomp.compile(profile: profile, capabilities: DockerDefaults.capabilitySet(security))
-            let path = layout.directory + "/seccomp.bpf"
-            try Files.write(path, program)
-            return path
         } catch let error as RuntimeError {
             throw error
         } catch {
