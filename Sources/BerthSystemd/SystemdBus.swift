@@ -56,13 +56,11 @@ public final class SystemdBus {
 
     /// Connects and subscribes to the manager's job signals.
     ///
-    /// `.automatic` is, for root, systemd's private socket first, as systemctl does: a direct
-    /// connection to PID 1 skips dbus-daemon's hop and its Hello and AddMatch round trips (a third
-    /// of a container's start went there), and works where dbus-daemon is missing or cannot
-    /// start. Others (and root, if the private socket fails) use the system bus.
+    /// `.automatic` prefers the system bus and falls back to the private socket: a minimal host or
+    /// a container may run systemd without dbus-daemon (or with dbus.socket present but the daemon
+    /// unable to start), and systemctl itself talks to PID 1 over the private socket for root.
     public convenience init(connection: Connection = .automatic) throws {
-        let automatic: [Connection] = geteuid() == 0 ? [.privateSocket, .systemBus] : [.systemBus, .privateSocket]
-        try self.init(trying: connection == .automatic ? automatic : [connection])
+        try self.init(trying: connection == .automatic ? [.systemBus, .privateSocket] : [connection])
     }
 
     /// Tries each way in order and keeps the first that answers (tests drive the fallback with it).
