@@ -15,7 +15,8 @@ in_sandbox() {
     fi
     # berth as installed (README): release, with Swift's runtime and Foundation linked in
     # statically, which saves about 2 ms of dynamic loading per command.
-    (cd "$REPO" && swift build -c release --static-swift-stdlib >/dev/null)
+    (cd "$REPO" && swift build -c release --static-swift-stdlib --product berth >/dev/null &&
+      swift build -c release --static-swift-stdlib --product berth-supervisor >/dev/null)
     exec "$REPO/scripts/sandbox" run --name "bench-$$" "$0" "$@"
   fi
 }

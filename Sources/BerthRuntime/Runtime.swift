@@ -189,8 +189,9 @@ public struct Runtime {
         let launch = try SupervisorProcess.spawn(
             executable: supervisor, config: info.layout.configFile, client: clientEnd)
         do {
+            let child = try launch.child()
             let settings = info.record.scope ?? ScopeSettings()
-            try placeInScope(name: info.record.name, settings: settings, supervisorPid: launch.pid)
+            try placeInScope(name: info.record.name, settings: settings, pids: [launch.pid, child])
             if let memory = settings.memory {
                 try CgroupMemory.verify(
                     unit: ContainerLayout.unitName(info.record.name), expected: memory + Self.supervisorMemory)
@@ -204,9 +205,10 @@ public struct Runtime {
             layout: info.layout, name: info.record.name, supervisorPid: launch.pid, pid: pid, connection: connection)
     }
 
-    /// The transient scope: limits from `resources`, and the stop behaviour of the spec. The
+    /// The transient scope, holding the supervisor and the container's process (cloned, still
+    /// setting up its root): limits from `resources`, and the stop behaviour of the spec. The
     /// supervisor is in the scope too, so it counts: one task more, and a little memory.
-    private func placeInScope(name: String, settings: ScopeSettings, supervisorPid: pid_t) throws(RuntimeError) {
+    private func placeInScope(name: String, settings: ScopeSettings, pids: [pid_t]) throws(RuntimeError) {
         let unit = ContainerLayout.unitName(name)
         var properties: [UnitProperty] = [
             .killSignal(settings.killSignal),
@@ -227,7 +229,7 @@ public struct Runtime {
             while true {
                 do {
                     try bus.startTransientScope(
-                        name: unit, pids: [supervisorPid], slice: "berth.slice",
+                        name: unit, pids: pids, slice: "berth.slice",
                         description: "berth container \(name) (\(settings.image))", properties: properties)
                     break
                 } catch let error as SystemdError

@@ -84,29 +84,44 @@ struct SupervisorProcess {
         waitpid(pid, &status, 0)
     }
 
-    /// Lets the supervisor start the container; returns the container's PID.
+    /// The container's process, cloned and setting up its root while berth makes the scope.
+    func child() throws(RuntimeError) -> pid_t {
+        let line = readLine()
+        if line.hasPrefix("child "), let pid = pid_t(line.dropFirst(6)) { return pid }
+        return try fail(Self.error(line))
+    }
+
+    /// Lets the container run its command (both are in the scope now); returns its PID.
     func go() throws(RuntimeError) -> pid_t {
         var byte: UInt8 = 0x67
         _ = write(goFD, &byte, 1)
         close(goFD)
-        var report: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        // One line; not to end of file, which a leaked descriptor could hold off forever.
-        while !report.contains(UInt8(ascii: "\n")) {
-            let n = read(reportFD, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            report += buffer[0..<n]
-        }
+        let line = readLine()
         close(reportFD)
-        let line = String(decoding: report, as: UTF8.self).trimmingSuffix("\n")
         if line.hasPrefix("pid "), let pid = pid_t(line.dropFirst(4)) { return pid }
-        if line.hasPrefix("error ") {
-            let rest = line.dropFirst(6)
-            let code = Int32(rest.prefix { $0 != " " }) ?? 125
-            return try fail(RuntimeError(code, String(rest.drop { $0 != " " }.dropFirst())))
+        return try fail(Self.error(line))
+    }
+
+    private static func error(_ line: String) -> RuntimeError {
+        guard line.hasPrefix("error ") else {
+            return RuntimeError(125, "the supervisor exited without starting the container")
         }
-        return try fail(RuntimeError(125, "the supervisor exited without starting the container"))
+        let rest = line.dropFirst(6)
+        return RuntimeError(Int32(rest.prefix { $0 != " " }) ?? 125, String(rest.drop { $0 != " " }.dropFirst()))
+    }
+
+    /// One line from fd 4, a byte at a time (never past it, and never to end of file, which a
+    /// leaked descriptor could hold off forever).
+    private func readLine() -> String {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(reportFD, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 || byte == UInt8(ascii: "\n") { break }
+            line.append(byte)
+        }
+        return String(decoding: line, as: UTF8.self)
     }
 
     private func fail(_ error: RuntimeError) throws(RuntimeError) -> pid_t {

@@ -5,8 +5,11 @@
  * exits. It is single-threaded C so that clone is safe and its memory stays small.
  *
  *   berth-supervisor CONFIG
- *   fd 3: berth writes one byte once the supervisor is in its scope (EOF: give up)
- *   fd 4: the supervisor reports "pid N\n" or "error CODE MESSAGE\n", then closes it
+ *   fd 3: berth writes one byte once the supervisor and the container are in their scope
+ *         (EOF: give up)
+ *   fd 4: the supervisor reports "child N\n" once the container's process exists (berth puts
+ *         it in the scope with the supervisor), then "pid N\n" once it runs its command, or
+ *         "error CODE MESSAGE\n" at any point; then closes it
  *   fd 5 (optional): a client connection (message.h) whose attach request is already queued
  * It listens on attach.sock beside the state file for `berth attach` and `berth exec`.
  */
@@ -72,6 +75,7 @@ static void write_state(const struct config *c, const struct state *s) {
     rename(tmp, c->state_path);
 }
 
+/* A line to berth on fd 4; the last one ("pid" or "error") closes it. */
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char *fmt, ...) {
     if (fcntl(FD_REPORT, F_GETFD) < 0) return;
@@ -81,7 +85,7 @@ static void report(const char *fmt, ...) {
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (write(FD_REPORT, buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1)) < 0) { /* berth went away */ }
-    close(FD_REPORT);
+    if (strncmp(buf, "child ", 6) != 0) close(FD_REPORT);
 }
 
 /* attach.sock in the container's directory, for `berth attach` and `berth exec`; bound
@@ -176,13 +180,6 @@ int main(int argc, char **argv) {
     /* Out of the client's session, so its terminal's hangup or ^C never reaches us. */
     setsid();
 
-    char go;
-    ssize_t r;
-    do r = read(FD_GO, &go, 1);
-    while (r < 0 && errno == EINTR);
-    if (r != 1) return 125; /* berth could not put us in the scope */
-    close(FD_GO);
-
     struct log_fields fields = {c.name, c.id, c.image};
     journal_init(&fields);
     int listener = listen_attach(dir);
@@ -193,15 +190,18 @@ int main(int argc, char **argv) {
     struct winsize size = {0};
     if (has_client) session_first(FD_CLIENT, &size);
 
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, fail[2], console[2] = {-1, -1};
-    if (pipe2(fail, O_CLOEXEC) < 0 || (!c.tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)) ||
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, fail[2], console[2] = {-1, -1}, proceed[2];
+    if (pipe2(fail, O_CLOEXEC) < 0 || pipe2(proceed, O_CLOEXEC) < 0 || (!c.tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)) ||
         (!c.tty && c.open_stdin && pipe2(in, O_CLOEXEC) < 0) ||
         (c.tty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, console) < 0)) {
         report("error 125 pipe: %s\n", strerror(errno));
         return 125;
     }
 
-    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | SIGCHLD;
+    /* The container is cloned, and sets up its root, while berth creates the scope: it waits
+     * for "proceed" before anything that must happen inside the scope. Its cgroup namespace
+     * comes then too (unshare), so that its root is the scope's cgroup. */
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
     if (!c.host_network) flags |= CLONE_NEWNET;
     long long started = now_ns();
     /* A fork-like raw clone (no new stack): safe here because this process has one thread. */
@@ -219,13 +219,28 @@ int main(int argc, char **argv) {
         }
         /* Only stdio and these two (close-on-exec) go on: the init of --init never execs, so
          * close-on-exec alone would leave it the lock, the socket and every pipe of ours. */
-        int error_fd = fcntl(fail[1], F_DUPFD_CLOEXEC, 100), console_fd = -1;
-        if (c.tty) console_fd = fcntl(console[1], F_DUPFD_CLOEXEC, 100);
+        int error_fd = fcntl(fail[1], F_DUPFD_CLOEXEC, 100), proceed_fd = fcntl(proceed[0], F_DUPFD_CLOEXEC, 100);
+        int console_fd = c.tty ? fcntl(console[1], F_DUPFD_CLOEXEC, 100) : -1;
         if (error_fd < 0 || dup3(error_fd, 3, O_CLOEXEC) < 0) _exit(125);
-        if (c.tty && (console_fd < 0 || dup3(console_fd, 4, O_CLOEXEC) < 0)) _exit(125);
-        syscall(SYS_close_range, c.tty ? 5 : 4, ~0U, 0);
-        container_main(&c, 3, sup.filter, c.tty ? 4 : -1, &size);
+        if (proceed_fd < 0 || dup3(proceed_fd, 4, O_CLOEXEC) < 0) _exit(125);
+        if (c.tty && (console_fd < 0 || dup3(console_fd, 5, O_CLOEXEC) < 0)) _exit(125);
+        syscall(SYS_close_range, c.tty ? 6 : 5, ~0U, 0);
+        container_main(&c, 3, 4, sup.filter, c.tty ? 5 : -1, &size);
     }
+    close(proceed[0]);
+    report("child %d\n", pid);
+    char go;
+    ssize_t r;
+    do r = read(FD_GO, &go, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1) { /* berth could not put us in the scope */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return 125;
+    }
+    close(FD_GO);
+    if (write(proceed[1], "p", 1) != 1) { /* it died in its setup: the fail pipe says why */ }
+    close(proceed[1]);
     close(fail[1]);
     if (c.tty) {
         close(console[1]);

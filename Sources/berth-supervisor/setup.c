@@ -375,8 +375,8 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-void container_main(const struct config *c, int error_fd, const struct sock_fprog *filter, int console_fd,
-                    const struct winsize *size) {
+void container_main(const struct config *c, int error_fd, int proceed_fd, const struct sock_fprog *filter,
+                    int console_fd, const struct winsize *size) {
     error_pipe = error_fd;
     reset_signals();
 
@@ -423,6 +423,14 @@ void container_main(const struct config *c, int error_fd, const struct sock_fpro
         close(console_fd);
         use_terminal(terminal);
     }
+    /* From here on inside the scope: the supervisor says so once berth has put us there. */
+    char go;
+    ssize_t r;
+    do r = read(proceed_fd, &go, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(125);
+    close(proceed_fd);
+    CHECK(unshare(CLONE_NEWCGROUP), "cannot create the cgroup namespace");
     enter_process(c, filter);
 }
 

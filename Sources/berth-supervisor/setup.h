@@ -20,10 +20,11 @@ struct winsize;
 struct sock_fprog *seccomp_read(const char *path);
 
 /* Sets up the container and execs its command; never returns (on failure it writes a
- * setup_error to error_fd and exits). With a terminal (c->tty), its master side is sent on
- * console_fd. */
-void container_main(const struct config *c, int error_fd, const struct sock_fprog *filter, int console_fd,
-                    const struct winsize *size) __attribute__((noreturn));
+ * setup_error to error_fd and exits). The root filesystem is set up at once; the rest waits for
+ * a byte on proceed_fd (the process is then in its scope). With a terminal (c->tty), its
+ * master side is sent on console_fd. */
+void container_main(const struct config *c, int error_fd, int proceed_fd, const struct sock_fprog *filter,
+                    int console_fd, const struct winsize *size) __attribute__((noreturn));
 
 /* `berth exec`: joins the namespaces of the container whose PID 1 is `target` (the PID
  * namespace already joined by the caller), then runs c's process as container_main would,

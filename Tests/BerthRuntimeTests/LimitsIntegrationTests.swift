@@ -50,6 +50,10 @@ import Testing
         #expect(quota == .uint64(500_000))
         #expect(try CLI.berth(["rm", "-f", name]).status == 0)
 
+        // The container's cgroup namespace is rooted at its scope: it sees itself at "/".
+        let cgroups = try CLI.berth(["run", "--rm", "--rootfs", rootfs, "cat", "/proc/self/cgroup"]).out
+        #expect(!cgroups.isEmpty && cgroups.split(separator: "\n").allSatisfy { $0.hasSuffix(":/") })
+
         // Past the limit, the kernel's OOM killer ends the process that grew (137: SIGKILL).
         let oom = try CLI.berth([
             "run", "--rm", "--rootfs", rootfs, "--memory", "32m", "sh", "-c",
