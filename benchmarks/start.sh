@@ -39,4 +39,4 @@ printf '  %-32s %8s\n' "berth (Docker's seccomp filter)" "$berth_ms" "berth (sec
   "crun --systemd-cgroup (no filter)" "$crun_ms" "podman (its default filter)" "$podman_ms"
 awk -v b="$berth_ms" -v o="$berth_open_ms" -v c="$crun_ms" -v p="$podman_ms" \
   'BEGIN {printf "  berth/crun = %.2fx (unconfined %.2fx), podman/berth = %.1fx\n", b/c, o/c, p/b}'
-echo "  (the crun bundle has no seccomp filter; berth compiles its filter on every run)"
+echo "  (the crun bundle has no seccomp filter; berth compiles Docker's once per capability set and caches it)"
