@@ -13,7 +13,9 @@ let package = Package(
         .executable(name: "berth-supervisor", targets: ["berth-supervisor"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Thin system-library targets for the C libraries the design names.
@@ -26,12 +28,32 @@ let package = Package(
         .systemLibrary(
             name: "CSeccomp", pkgConfig: "libseccomp",
             providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(
+            name: "CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]),
 
         // The container spec: model, strict JSON parsing, drop-in loading, validation. No side effects
         // beyond reading the spec files it is pointed at.
         .target(name: "BerthSpec", dependencies: ["CJSONC"], swiftSettings: strict),
         // systemd bindings: sd-bus (transient units), sd-journal (read and write), sd-daemon.
         .target(name: "BerthSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
+
+        // The image store: content-addressed blobs (sha256, verified on every write), OCI types,
+        // named images, layers unpacked once (libarchive) into overlay-form snapshots keyed by
+        // chain ID, garbage collection.
+        .target(
+            name: "BerthStore",
+            dependencies: ["BerthSpec", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+
+        // The OCI distribution client: manifests and indexes, blobs streamed into the store
+        // (verified as they arrive, in parallel, resumed after a dropped connection), push, auth.
+        .target(
+            name: "BerthRegistry",
+            dependencies: [
+                "BerthStore", "BerthSpec", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict),
 
         // The runtime: a spec becomes a supervisor configuration (Docker's defaults), the
         // supervisor is spawned and placed in the container's scope, state is read back.

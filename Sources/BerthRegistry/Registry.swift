@@ -1,0 +1,4 @@
+import BerthStore
+
+/// The OCI distribution client (filled in by the registry work).
+public enum Registry {}
