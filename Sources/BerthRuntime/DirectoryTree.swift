@@ -38,7 +38,7 @@ enum DirectoryTree {
             throw RuntimeError(125, "cannot remove \(name.shown): \(errorText())")
         }
         if st.st_mode & S_IFMT == S_IFDIR {
-            guard let directory = Descriptor.directory(parent, name) else {
+            guard let directory = OpenFile.directory(parent, name) else {
                 if errno == ENOENT { return }
                 throw RuntimeError(125, "cannot remove \(name.shown): \(errorText())")
             }
@@ -63,7 +63,7 @@ enum DirectoryTree {
             var st = stat()
             guard name.withCName({ fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { continue }
             if st.st_mode & S_IFMT == S_IFDIR {
-                if let child = Descriptor.directory(directory, name) { total += size(child.raw, seen: &seen) }
+                if let child = OpenFile.directory(directory, name) { total += size(child.raw, seen: &seen) }
             } else if st.st_nlink < 2 || seen.insert(FileID(st)).inserted {
                 total += UInt64(max(0, st.st_size))
             }

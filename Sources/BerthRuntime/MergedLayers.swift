@@ -14,7 +14,7 @@ struct MergedLayers {
     /// One directory of the merged view: that directory in each layer that contributes to it,
     /// topmost first.
     struct Directory {
-        var layers: [Descriptor]
+        var layers: [OpenFile]
     }
 
     /// What a name in a merged directory is.
@@ -37,9 +37,9 @@ struct MergedLayers {
 
     /// `lowerDirs`: the layers' directories, topmost first.
     init(lowerDirs: [String]) throws(RuntimeError) {
-        var layers: [Descriptor] = []
+        var layers: [OpenFile] = []
         for path in lowerDirs {
-            guard let fd = Descriptor.directory(path: path) else {
+            guard let fd = OpenFile.directory(path: path) else {
                 throw RuntimeError(125, "cannot open the image layer \(path): \(errorText())")
             }
             layers.append(fd)
@@ -90,9 +90,9 @@ struct MergedLayers {
 
     /// The merged directory an entry of type directory stands for.
     func open(_ entry: Entry, in directory: Directory) throws(RuntimeError) -> Directory {
-        var layers: [Descriptor] = []
+        var layers: [OpenFile] = []
         for index in entry.layers {
-            guard let fd = Descriptor.directory(directory.layers[index].raw, entry.name) else {
+            guard let fd = OpenFile.directory(directory.layers[index].raw, entry.name) else {
                 throw RuntimeError(125, "cannot open \(entry.name.shown) in the image: \(errorText())")
             }
             layers.append(fd)

@@ -11,14 +11,14 @@
 struct TreeCopy {
     let layers: MergedLayers
     /// The directory the copy goes into.
-    let destination: Descriptor
+    let destination: OpenFile
     /// The first copy of each file that has more than one name, by its path below `destination`.
     private var copied: [FileID: [UInt8]] = [:]
 
     /// Sockets are not among them: a socket file means nothing without its listener.
     static let copiedTypes: Set<mode_t> = [S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK]
 
-    init(layers: MergedLayers, destination: Descriptor) {
+    init(layers: MergedLayers, destination: OpenFile) {
         self.layers = layers
         self.destination = destination
     }
@@ -33,7 +33,7 @@ struct TreeCopy {
         try FileAttributes.copy(st, from: top.raw, .dot, to: destination.raw, .dot, shownAs: .dot)
     }
 
-    private mutating func copyEntries(of source: MergedLayers.Directory, into directory: Descriptor, path: [UInt8])
+    private mutating func copyEntries(of source: MergedLayers.Directory, into directory: OpenFile, path: [UInt8])
         throws(RuntimeError)
     {
         for entry in try layers.entries(of: source) {
@@ -42,7 +42,7 @@ struct TreeCopy {
     }
 
     private mutating func copyEntry(
-        _ entry: MergedLayers.Entry, of source: MergedLayers.Directory, into directory: Descriptor, path: [UInt8]
+        _ entry: MergedLayers.Entry, of source: MergedLayers.Directory, into directory: OpenFile, path: [UInt8]
     ) throws(RuntimeError) {
         guard Self.copiedTypes.contains(entry.type) else { return }
         let from = source.layers[entry.layers[0]].raw
@@ -60,7 +60,7 @@ struct TreeCopy {
         switch entry.type {
         case S_IFDIR:
             guard name.withCName({ mkdirat(directory.raw, $0, 0o700) }) == 0,
-                let child = Descriptor.directory(directory.raw, name)
+                let child = OpenFile.directory(directory.raw, name)
             else { throw RuntimeError(125, "cannot create \(path.shown): \(errorText())") }
             try copyEntries(of: try layers.open(entry, in: source), into: child, path: path)
         case S_IFREG:

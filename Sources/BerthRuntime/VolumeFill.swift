@@ -17,7 +17,7 @@ enum VolumeFill {
         let name = Array((VolumeLayout.fillPrefix + Runtime.newID().prefix(16)).utf8)
         let ready = name + Array(VolumeLayout.readySuffix.utf8)
         guard name.withCName({ mkdirat(volume.directory.raw, $0, 0o700) }) == 0,
-            let destination = Descriptor.directory(volume.directory.raw, name)
+            let destination = OpenFile.directory(volume.directory.raw, name)
         else { throw RuntimeError(125, "cannot create a directory for the copy: \(errorText())") }
         do throws(RuntimeError) {
             var copy = TreeCopy(layers: layers, destination: destination)
@@ -53,8 +53,8 @@ enum VolumeFill {
     /// Renames each entry of the complete copy `ready` into `_data`, gives `_data` the owner,
     /// mode and times the image's directory has (Docker does too), and removes `ready`.
     private static func moveIn(_ volume: VolumeLock, _ ready: [UInt8]) throws(RuntimeError) {
-        guard let copy = Descriptor.directory(volume.directory.raw, ready),
-            let data = Descriptor.directory(volume.directory.raw, VolumeLayout.dataName)
+        guard let copy = OpenFile.directory(volume.directory.raw, ready),
+            let data = OpenFile.directory(volume.directory.raw, VolumeLayout.dataName)
         else { throw RuntimeError(125, "cannot open the volume's copy: \(errorText())") }
         for name in try DirectoryTree.names(copy.raw) {
             // A name a running container wrote in the meantime is its own and stays.

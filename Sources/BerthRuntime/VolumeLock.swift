@@ -7,10 +7,10 @@
 /// fill a volume once, and a volume is never removed under a fill.
 final class VolumeLock {
     /// The volume's directory.
-    let directory: Descriptor
-    private let lock: Descriptor
+    let directory: OpenFile
+    private let lock: OpenFile
 
-    private init(directory: Descriptor, lock: Descriptor) {
+    private init(directory: OpenFile, lock: OpenFile) {
         self.directory = directory
         self.lock = lock
     }
@@ -19,13 +19,13 @@ final class VolumeLock {
     /// while we waited: a remover renames the directory away before it lets go).
     static func acquire(_ layout: VolumeLayout) throws(RuntimeError) -> VolumeLock? {
         while true {
-            guard let directory = Descriptor.directory(path: layout.directory) else {
+            guard let directory = OpenFile.directory(path: layout.directory) else {
                 if errno == ENOENT || errno == ENOTDIR { return nil }
                 throw RuntimeError(125, "cannot open the volume \(layout.name): \(errorText())")
             }
             let fd = openat(directory.raw, VolumeLayout.lockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw RuntimeError(125, "cannot lock the volume \(layout.name): \(errorText())") }
-            let lock = Descriptor(fd)
+            let lock = OpenFile(fd)
             while flock(fd, LOCK_EX) != 0 {
                 guard errno == EINTR else {
                     throw RuntimeError(125, "cannot lock the volume \(layout.name): \(errorText())")
@@ -44,14 +44,14 @@ final class VolumeLock {
 
     /// Takes the lock of a directory only if nobody holds it (for leftovers of interrupted
     /// operations, which their owner may still be working on).
-    static func tryAcquire(_ directory: Descriptor) -> VolumeLock? {
+    static func tryAcquire(_ directory: OpenFile) -> VolumeLock? {
         let fd = openat(directory.raw, lockName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             return nil
         }
-        return VolumeLock(directory: directory, lock: Descriptor(fd))
+        return VolumeLock(directory: directory, lock: OpenFile(fd))
     }
 
     private static let lockName = VolumeLayout.lockName

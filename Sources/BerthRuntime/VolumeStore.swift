@@ -60,9 +60,9 @@ public struct VolumeStore: Sendable {
         let record = VolumeRecord(layout: layout, labels: labels)
         try Files.makeDirectories([directory])
         let temp = Array((Self.newPrefix + Runtime.newID().prefix(16)).utf8)
-        guard let volumes = Descriptor.directory(path: directory),
+        guard let volumes = OpenFile.directory(path: directory),
             temp.withCName({ mkdirat(volumes.raw, $0, 0o701) }) == 0,
-            let building = Descriptor.directory(volumes.raw, temp)
+            let building = OpenFile.directory(volumes.raw, temp)
         else { throw RuntimeError(125, "cannot create the volume \(name): \(errorText())") }
         do throws(RuntimeError) {
             // Held until the rename, so that a prune does not take this for a leftover.
@@ -117,7 +117,7 @@ public struct VolumeStore: Sendable {
         let users = users()
         var removed: [(name: String, size: UInt64)] = []
         for (name, lock) in locked where users[name]?.isEmpty ?? true {
-            let data = Descriptor.directory(lock.directory.raw, VolumeLayout.dataName)
+            let data = OpenFile.directory(lock.directory.raw, VolumeLayout.dataName)
             let size = data.map { DirectoryTree.size($0.raw) } ?? 0
             try discard(name, lock)
             removed.append((name, size))
@@ -129,7 +129,7 @@ public struct VolumeStore: Sendable {
     /// reader), then deletes it; a crash in between leaves only a leftover for prune.
     private func discard(_ name: String, _ lock: VolumeLock) throws(RuntimeError) {
         let away = Array((Self.removingPrefix + Runtime.newID().prefix(16)).utf8)
-        guard let volumes = Descriptor.directory(path: directory), volumes.rename(Array(name.utf8), to: away) else {
+        guard let volumes = OpenFile.directory(path: directory), volumes.rename(Array(name.utf8), to: away) else {
             throw RuntimeError(125, "cannot remove the volume \(name): \(errorText())")
         }
         try withExtendedLifetime(lock) { () throws(RuntimeError) in try DirectoryTree.remove(volumes.raw, away) }
@@ -137,10 +137,10 @@ public struct VolumeStore: Sendable {
 
     /// Leftovers of creates and removes that were killed, unless someone still works on them.
     private func cleanLeftovers() {
-        guard let volumes = Descriptor.directory(path: directory) else { return }
+        guard let volumes = OpenFile.directory(path: directory) else { return }
         for name in (try? DirectoryTree.names(volumes.raw)) ?? [] {
             guard name.starts(with: Array(Self.newPrefix.utf8)) || name.starts(with: Array(Self.removingPrefix.utf8)),
-                let leftover = Descriptor.directory(volumes.raw, name),
+                let leftover = OpenFile.directory(volumes.raw, name),
                 let lock = VolumeLock.tryAcquire(leftover)
             else { continue }
             withExtendedLifetime(lock) { try? DirectoryTree.remove(volumes.raw, name) }

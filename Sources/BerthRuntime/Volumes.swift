@@ -32,7 +32,7 @@ public enum Volumes {
                 let lock = try lock(name, in: store)
                 try VolumeFill.recover(lock)
                 try restoreRecord(name, in: store, lock)
-                guard let data = Descriptor.directory(lock.directory.raw, VolumeLayout.dataName),
+                guard let data = OpenFile.directory(lock.directory.raw, VolumeLayout.dataName),
                     try DirectoryTree.isEmpty(data.raw)
                 else { continue }
                 if image == nil { image = try MergedLayers(lowerDirs: lowerDirs) }

@@ -3,7 +3,7 @@
 #endif
 
 /// An open file descriptor, closed when the last reference to it goes.
-final class Descriptor {
+final class OpenFile {
     let raw: Int32
 
     init(_ raw: Int32) { self.raw = raw }
@@ -11,25 +11,25 @@ final class Descriptor {
     deinit { close(raw) }
 
     /// Opens a directory below `parent` without following a symbolic link in its place.
-    static func directory(_ parent: Int32, _ name: [UInt8]) -> Descriptor? {
+    static func directory(_ parent: Int32, _ name: [UInt8]) -> OpenFile? {
         let fd = name.withCName { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        return fd >= 0 ? Descriptor(fd) : nil
+        return fd >= 0 ? OpenFile(fd) : nil
     }
 
     /// Renames `old` in this directory to `new` in `directory` (this one by default).
-    func rename(_ old: [UInt8], to new: [UInt8], in directory: Descriptor? = nil) -> Bool {
+    func rename(_ old: [UInt8], to new: [UInt8], in directory: OpenFile? = nil) -> Bool {
         old.withCName { o in new.withCName { renameat(raw, o, (directory ?? self).raw, $0) } } == 0
     }
 
     /// Makes `name` in `directory` a hard link to `existing` (a path below this directory).
-    func link(_ existing: [UInt8], as name: [UInt8], in directory: Descriptor) -> Bool {
+    func link(_ existing: [UInt8], as name: [UInt8], in directory: OpenFile) -> Bool {
         existing.withCName { e in name.withCName { linkat(raw, e, directory.raw, $0, 0) } } == 0
     }
 
     /// Opens a host directory named by a path berth trusts (its root, an image's layer).
-    static func directory(path: String) -> Descriptor? {
+    static func directory(path: String) -> OpenFile? {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        return fd >= 0 ? Descriptor(fd) : nil
+        return fd >= 0 ? OpenFile(fd) : nil
     }
 }
 
