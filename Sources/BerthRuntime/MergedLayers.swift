@@ -133,6 +133,40 @@ struct MergedLayers {
         return stack[stack.count - 1]
     }
 
+    /// The content of the regular file at `path` as the container will see it (its /etc/passwd),
+    /// or nil when there is none. A link as the last component is followed inside the root.
+    func readFile(_ path: String, limit: Int = 4 << 20) throws(RuntimeError) -> [UInt8]? {
+        var components = Self.components(Array(path.utf8))
+        for _ in 0...Self.maxLinks {
+            guard let name = components.popLast(),
+                let directory = try directory(at: components.flatMap { [UInt8(ascii: "/")] + $0 }),
+                let entry = try lookup(name, in: directory)
+            else { return nil }
+            if entry.type == S_IFLNK {
+                let target = try Self.readLink(directory.layers[entry.layers[0]].raw, name)
+                components =
+                    target.first == UInt8(ascii: "/") ? Self.components(target) : components + Self.components(target)
+                continue
+            }
+            guard entry.type == S_IFREG else { return nil }
+            let fd = name.withCName {
+                openat(directory.layers[entry.layers[0]].raw, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            guard fd >= 0 else { throw RuntimeError(125, "cannot open \(path) in the image: \(errorText())") }
+            defer { close(fd) }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while bytes.count < limit {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                bytes += buffer[0..<n]
+            }
+            return bytes
+        }
+        throw RuntimeError(125, "too many levels of symbolic links in \(path) in the image")
+    }
+
     static func components(_ path: [UInt8]) -> [[UInt8]] {
         path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map(Array.init)
     }

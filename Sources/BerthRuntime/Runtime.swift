@@ -70,7 +70,8 @@ public struct Runtime {
 
     /// `create` then `start`: a container that cannot start is removed again.
     public mutating func run(
-        spec: ContainerSpec, rootfs: String, options: CreateOptions = CreateOptions(), attach: AttachOptions? = nil
+        spec: ContainerSpec, rootfs: RootFilesystem, options: CreateOptions = CreateOptions(),
+        attach: AttachOptions? = nil
     )
         throws(RuntimeError) -> StartedContainer
     {
@@ -86,7 +87,7 @@ public struct Runtime {
     /// Everything up to the supervisor: the name claimed, the state directory, the supervisor's
     /// configuration and the record. A crash before the record is written leaves a directory
     /// without container.json, which `ContainerStore.collectIncomplete` removes.
-    public mutating func create(spec: ContainerSpec, rootfs: String, options: CreateOptions = CreateOptions())
+    public mutating func create(spec: ContainerSpec, rootfs: RootFilesystem, options: CreateOptions = CreateOptions())
         throws(RuntimeError) -> ContainerInfo
     {
         guard ContainerSpec.isValidName(spec.name) else {
@@ -120,39 +121,45 @@ public struct Runtime {
         }
     }
 
-    private mutating func prepare(spec: ContainerSpec, layout: ContainerLayout, rootfs: String, options: CreateOptions)
-        throws(RuntimeError) -> ContainerRecord
-    {
+    private mutating func prepare(
+        spec given: ContainerSpec, layout: ContainerLayout, rootfs: RootFilesystem, options: CreateOptions
+    ) throws(RuntimeError) -> ContainerRecord {
+        let spec = ImageDefaults.apply(rootfs.imageConfig, to: given)
         let user: ResolvedUser
         do {
             user = try UserDatabase.resolve(
-                user: spec.user, groupAdd: spec.groupAdd, passwd: Files.readText(rootfs + "/etc/passwd"),
-                group: Files.readText(rootfs + "/etc/group"))
+                user: spec.user, groupAdd: spec.groupAdd, passwd: try rootfs.readText("/etc/passwd"),
+                group: try rootfs.readText("/etc/group"))
+        } catch let error as RuntimeError {
+            throw error
         } catch {
-            throw RuntimeError(125, error.description)
+            throw RuntimeError(125, "\(error)")
         }
         let argv = (spec.entrypoint ?? []) + (spec.command ?? [])
         guard !argv.isEmpty else { throw RuntimeError(125, "no command: give one after the image, or set \"command\"") }
         let hostname = spec.hostname ?? String(layout.id.prefix(12))
-        let environment = try Self.environment(spec: spec, hostname: hostname, home: user.home)
+        let environment = try Self.environment(
+            spec: spec, image: rootfs.imageConfig?.env ?? [], hostname: hostname, home: user.home)
         var clamped = spec
         clampUlimits(&clamped)
 
         try Files.write(layout.directory + "/hostname", hostname + "\n")
         try Files.write(layout.directory + "/hosts", Self.hosts(spec: spec, hostname: hostname))
         try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
-        try Volumes.prepare(root: root, spec: spec, lowerDirs: [rootfs])
+        try Volumes.prepare(root: root, spec: spec, lowerDirs: rootfs.lowerDirs)
         let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
         var config = SupervisorConfig.make(
-            spec: clamped, layout: layout, lowerDirs: [rootfs], user: user, environment: environment, argv: argv,
+            spec: clamped, layout: layout, lowerDirs: rootfs.lowerDirs, user: user, environment: environment,
+            argv: argv,
             seccompPath: seccompPath)
         config.set("STDIN", options.openStdin ? "1" : "0")
         config.set("AUTOREMOVE", options.autoRemove ? "1" : "0")
         config.set("NAMELINK", ContainerLayout.nameLink(root: root, name: spec.name))
         try Files.write(layout.configFile, config.bytes)
         var record = ContainerRecord(
-            id: layout.id, name: spec.name, image: spec.image?.description ?? rootfs, argv: argv,
-            created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs, hostname: hostname, user: spec.user,
+            id: layout.id, name: spec.name, image: rootfs.displayName, argv: argv,
+            created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs.lowerDirs.joined(separator: ":"),
+            hostname: hostname, user: spec.user,
             workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli",
             volumes: Volumes.names(in: spec))
         record.process = ProcessSettings(
@@ -302,14 +309,23 @@ public struct Runtime {
         return bytes.map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Docker's order: PATH and HOSTNAME, HOME from passwd, TERM for a TTY, the env files, then
-    /// the spec's own variables.
-    static func environment(spec: ContainerSpec, hostname: String, home: String) throws(RuntimeError) -> [String] {
-        var env: [(String, String)] = [("PATH", DockerDefaults.path), ("HOSTNAME", hostname), ("HOME", home)]
-        if spec.tty { env.append(("TERM", "xterm")) }
+    /// Docker's order: the image's variables (PATH, or Docker's default PATH), HOSTNAME, HOME
+    /// from passwd unless set, TERM for a TTY, the env files, then the spec's own variables.
+    static func environment(spec: ContainerSpec, image: [String] = [], hostname: String, home: String)
+        throws(RuntimeError) -> [String]
+    {
+        var env: [(String, String)] = []
         func set(_ key: String, _ value: String) {
             if let i = env.firstIndex(where: { $0.0 == key }) { env[i].1 = value } else { env.append((key, value)) }
         }
+        for pair in image {
+            let key = pair.prefix { $0 != "=" }
+            set(String(key), String(pair.dropFirst(key.count + 1)))
+        }
+        if !env.contains(where: { $0.0 == "PATH" }) { env.insert(("PATH", DockerDefaults.path), at: 0) }
+        set("HOSTNAME", hostname)
+        if !env.contains(where: { $0.0 == "HOME" }) { env.append(("HOME", home)) }
+        if spec.tty && !env.contains(where: { $0.0 == "TERM" }) { env.append(("TERM", "xterm")) }
         for file in spec.envFile {
             guard let text = Files.readText(file) else { throw RuntimeError(125, "cannot read the env file \(file)") }
             for line in text.split(separator: "\n") {

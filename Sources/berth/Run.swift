@@ -23,7 +23,8 @@ struct Run: ParsableCommand {
         var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
         let started: StartedContainer
         do {
-            started = try runtime.run(spec: spec, rootfs: flags.rootfs, options: flags.createOptions, attach: attach)
+            started = try runtime.run(
+                spec: spec, rootfs: .directory(flags.rootfs), options: flags.createOptions, attach: attach)
         } catch {
             die(error.exitCode, error.description)
         }
@@ -49,7 +50,7 @@ struct Create: ParsableCommand {
         let spec = flags.buildSpec()
         var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
         do {
-            let info = try runtime.create(spec: spec, rootfs: flags.rootfs, options: flags.createOptions)
+            let info = try runtime.create(spec: spec, rootfs: .directory(flags.rootfs), options: flags.createOptions)
             for warning in runtime.warnings { warn(warning) }
             print(info.record.id)
         } catch {

@@ -127,7 +127,7 @@ import Testing
     static func run(_ name: String, _ script: String, rootfs: String, until last: String) throws -> [String] {
         var runtime = Runtime(root: RuntimeIntegrationTests.root, supervisor: RuntimeIntegrationTests.supervisor)
         let started = try runtime.run(
-            spec: RuntimeIntegrationTests.spec(name, ["sh", "-c", script]), rootfs: rootfs)
+            spec: RuntimeIntegrationTests.spec(name, ["sh", "-c", script]), rootfs: .directory(rootfs))
         #expect(try RuntimeIntegrationTests.wait(started).exitCode == 0)
         let journal = try Journal()
         try journal.addMatch("CONTAINER_NAME", name)

@@ -75,7 +75,7 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         let started = try runtime.run(
             spec: Self.spec(name, ["sh", "-c", "echo to-stdout; echo to-stderr >&2; touch /written; exit 7"]),
-            rootfs: rootfs)
+            rootfs: .directory(rootfs))
         let state = try Self.wait(started)
         #expect(state.status == "exited" && state.exitCode == 7)
         let entries = try Self.journal(name, count: 2)
@@ -101,7 +101,7 @@ import Testing
         let script =
             "ps -o pid; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; id; mount -t tmpfs x /dev 2>&1; true"
         let root = Self.unique("priv-root")
-        let asRoot = try runtime.run(spec: Self.spec(root, ["sh", "-c", script]), rootfs: rootfs)
+        let asRoot = try runtime.run(spec: Self.spec(root, ["sh", "-c", script]), rootfs: .directory(rootfs))
         #expect(try Self.wait(asRoot).exitCode == 0)
         let lines = try Self.journal(root, count: 10).compactMap { $0.string("MESSAGE") }
         #expect(lines.contains("CapEff:\t00000000a80425fb"))
@@ -118,7 +118,7 @@ import Testing
 
         let nobody = Self.unique("priv-nobody")
         let asNobody = try runtime.run(
-            spec: Self.spec(nobody, ["sh", "-c", script]) { $0.user = "nobody" }, rootfs: rootfs)
+            spec: Self.spec(nobody, ["sh", "-c", script]) { $0.user = "nobody" }, rootfs: .directory(rootfs))
         #expect(try Self.wait(asNobody).exitCode == 0)
         let nobodyLines = try Self.journal(nobody, count: 10).compactMap { $0.string("MESSAGE") }
         #expect(nobodyLines.contains("CapEff:\t0000000000000000"))
@@ -132,7 +132,7 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         #expect {
             _ = try runtime.run(
-                spec: Self.spec(Self.unique("missing"), ["no-such-command"]), rootfs: rootfs)
+                spec: Self.spec(Self.unique("missing"), ["no-such-command"]), rootfs: .directory(rootfs))
         } throws: { ($0 as? RuntimeError)?.exitCode == 127 }
     }
 
@@ -146,7 +146,7 @@ import Testing
         let spec = Self.spec(name, ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"]) {
             $0.stopTimeout = .seconds(1)
         }
-        let started = try runtime.run(spec: spec, rootfs: rootfs)
+        let started = try runtime.run(spec: spec, rootfs: .directory(rootfs))
         _ = try Self.journal(name, count: 1)
         let bus = try SystemdBus()
         let begin = ContinuousClock.now
@@ -167,7 +167,8 @@ import Testing
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
         // 200,000 bytes of 'x' and no newline until the end: 13 parts of at most 16 KiB.
         let started = try runtime.run(
-            spec: Self.spec(name, ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo"]), rootfs: rootfs)
+            spec: Self.spec(name, ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo"]),
+            rootfs: .directory(rootfs))
         #expect(try Self.wait(started).exitCode == 0)
         let parts = try Self.journal(name, count: 13)
         #expect(parts.count == 13)
@@ -188,7 +189,7 @@ import Testing
         let rootfs = try Self.makeRootfs()
         let name = Self.unique("burst")
         var runtime = Runtime(root: Self.root, supervisor: Self.supervisor)
-        let started = try runtime.run(spec: Self.spec(name, ["seq", "1", "100000"]), rootfs: rootfs)
+        let started = try runtime.run(spec: Self.spec(name, ["seq", "1", "100000"]), rootfs: .directory(rootfs))
         #expect(try Self.wait(started).exitCode == 0)
         let lines = try Self.journal(name, count: 100_000).compactMap { $0.string("MESSAGE") }
         #expect(lines.count == 100_000)
@@ -209,7 +210,7 @@ import Testing
         let confined = Self.unique("seccomp")
         #expect(
             try Self.wait(
-                try runtime.run(spec: Self.spec(confined, ["sh", "-c", script]), rootfs: rootfs)
+                try runtime.run(spec: Self.spec(confined, ["sh", "-c", script]), rootfs: .directory(rootfs))
             ).exitCode == 0)
         let denied = try Self.journal(confined, count: 4).compactMap { $0.string("MESSAGE") }
         #expect(denied.contains("userns-denied") && denied.contains("personality-ok"))
@@ -217,7 +218,7 @@ import Testing
 
         let open = Self.unique("unconfined")
         let spec = Self.spec(open, ["sh", "-c", script]) { $0.security.seccomp = .unconfined }
-        #expect(try Self.wait(try runtime.run(spec: spec, rootfs: rootfs)).exitCode == 0)
+        #expect(try Self.wait(try runtime.run(spec: spec, rootfs: .directory(rootfs))).exitCode == 0)
         let allowed = try Self.journal(open, count: 2).compactMap { $0.string("MESSAGE") }
         #expect(allowed.contains("userns-ok") && allowed.contains("personality-ok"))
     }
@@ -233,7 +234,7 @@ import Testing
             $0.useInit = useInit
             $0.stopTimeout = .seconds(1)
         }
-        let started = try runtime.run(spec: spec, rootfs: rootfs)
+        let started = try runtime.run(spec: spec, rootfs: .directory(rootfs))
         // With --init, its PID 1 is berth's init, which never execs: it must hold nothing either.
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(started.pid)/fd").sorted()
         #expect(fds == ["0", "1", "2"])

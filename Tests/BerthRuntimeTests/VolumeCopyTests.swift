@@ -109,7 +109,7 @@ final class Scratch {
         try scratch.directory("out")
         guard let source = try merged.directory(at: Array(target.utf8)) else { return false }
         var copy = TreeCopy(
-            layers: merged, destination: try #require(Descriptor.directory(path: scratch.path + "/out")))
+            layers: merged, destination: try #require(OpenFile.directory(path: scratch.path + "/out")))
         try copy.copy(source)
         return true
     }

@@ -1,0 +1,54 @@
+import BerthSpec
+import BerthStore
+
+/// What a container's overlay root is made of: a directory given with `--rootfs` (one read-only
+/// layer), or an image from the store (its unpacked layers and its configuration).
+public enum RootFilesystem: Sendable {
+    case directory(String)
+    /// `lowerDirs`: the image's unpacked layers, topmost first.
+    case image(name: String, id: Digest, lowerDirs: [String], config: ImageConfig.Config?)
+
+    public var lowerDirs: [String] {
+        switch self {
+        case .directory(let path): [path]
+        case .image(_, _, let lowerDirs, _): lowerDirs
+        }
+    }
+
+    /// How `ps` and `inspect` name it.
+    public var displayName: String {
+        switch self {
+        case .directory(let path): path
+        case .image(let name, _, _, _): name
+        }
+    }
+
+    var imageConfig: ImageConfig.Config? {
+        if case .image(_, _, _, let config) = self { return config }
+        return nil
+    }
+
+    /// A file as the container will see it (its /etc/passwd), read through the merged layers so
+    /// that no link in them leads outside.
+    func readText(_ path: String) throws(RuntimeError) -> String? {
+        try MergedLayers(lowerDirs: lowerDirs).readFile(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// Docker's rules for what the spec (or the flags) leaves to the image's configuration.
+enum ImageDefaults {
+    static func apply(_ image: ImageConfig.Config?, to spec: ContainerSpec) -> ContainerSpec {
+        guard let image else { return spec }
+        var spec = spec
+        // A new entrypoint drops the image's command too; a command alone keeps its entrypoint.
+        if spec.entrypoint == nil {
+            spec.entrypoint = image.entrypoint
+            if spec.command == nil { spec.command = image.cmd }
+        }
+        if spec.workdir == nil, let dir = image.workingDir, !dir.isEmpty { spec.workdir = dir }
+        if spec.user == nil, let user = image.user, !user.isEmpty { spec.user = user }
+        if spec.stopSignal == nil, let signal = image.stopSignal { spec.stopSignal = Signal(parsing: signal) }
+        for (key, value) in image.labels ?? [:] where spec.labels[key] == nil { spec.labels[key] = value }
+        return spec
+    }
+}
