@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthSpec", "BerthRuntime", "BerthSystemd",
+                "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -55,18 +55,9 @@ struct ImageDefaultsTests {
         let root = NSTemporaryDirectory() + "berth-images-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root)
-        let layer = try store.content.write(Array("layer".utf8))
-        let config = ImageConfig(
-            architecture: "amd64", config: Self.image, rootfs: ImageConfig.RootFS(diffIDs: [layer]))
-        let configBytes = Array(try JSONEncoder().encode(config))
-        let configDigest = try store.content.write(configBytes)
-        let manifest = Manifest(
-            config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configBytes.count)),
-            layers: [Descriptor(mediaType: MediaType.ociLayer, digest: layer, size: 5)])
-        let manifestBytes = Array(try JSONEncoder().encode(manifest))
-        let manifestDigest = try store.content.write(manifestBytes)
-        let descriptor = Descriptor(
-            mediaType: MediaType.ociManifest, digest: manifestDigest, size: Int64(manifestBytes.count))
+        let (descriptor, configDigest) = try Self.makeImage(store)
+        let manifestDigest = descriptor.digest
+        let layer = try #require(Digest("sha256:" + String(repeating: "0", count: 64)))
 
         try store.tag(name: "docker.io/library/app:1", manifest: descriptor)
         try store.tag(name: "docker.io/library/app:latest", manifest: descriptor)
@@ -79,6 +70,26 @@ struct ImageDefaultsTests {
         #expect(store.list().map(\.name) == ["docker.io/library/app:latest"])
         // A wrong digest is refused and leaves nothing behind.
         #expect(throws: StoreError.self) { try store.content.write(Array("x".utf8), expected: layer) }
+        #expect(!store.content.contains(layer))
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/ingest").isEmpty)
+    }
+
+    /// A small image in `store`: a config with `image`'s settings, and one (fake) layer blob.
+    static func makeImage(_ store: ImageStore) throws -> (manifest: Descriptor, config: Digest) {
+        let layer = try store.content.write(Array("layer".utf8))
+        var config = ImageConfig(
+            architecture: "amd64", config: Self.image, rootfs: ImageConfig.RootFS(diffIDs: [layer]))
+        config.created = "2026-01-02T03:04:05Z"
+        let configBytes = Array(try JSONEncoder().encode(config))
+        let configDigest = try store.content.write(configBytes)
+        let manifest = Manifest(
+            config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configBytes.count)),
+            layers: [Descriptor(mediaType: MediaType.ociLayer, digest: layer, size: 5)])
+        let manifestBytes = Array(try JSONEncoder().encode(manifest))
+        let manifestDigest = try store.content.write(manifestBytes)
+        return (
+            Descriptor(mediaType: MediaType.ociManifest, digest: manifestDigest, size: Int64(manifestBytes.count)),
+            configDigest
+        )
     }
 }

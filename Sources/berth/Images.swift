@@ -1,0 +1,173 @@
+import ArgumentParser
+import BerthSpec
+import BerthStore
+import Foundation
+
+/// Image names as the store keeps them: Docker's normalization (`busybox` is
+/// `docker.io/library/busybox:latest`).
+func storeName(_ text: String) -> String? {
+    guard let reference = try? ImageReference(parsing: text) else { return nil }
+    let domain = reference.domain ?? "docker.io"
+    let path = domain == "docker.io" && !reference.path.contains("/") ? "library/" + reference.path : reference.path
+    if let digest = reference.digest { return "\(domain)/\(path)@\(digest)" }
+    return "\(domain)/\(path):\(reference.tag ?? "latest")"
+}
+
+/// A store name as `docker images` shows it: docker.io/library/ left out.
+func shortName(_ name: String) -> String {
+    for prefix in ["docker.io/library/", "docker.io/"] where name.hasPrefix(prefix) {
+        return String(name.dropFirst(prefix.count))
+    }
+    return name
+}
+
+/// By name (normalized), by manifest digest, or by an image ID prefix.
+func findImage(_ store: ImageStore, _ reference: String) throws -> ImageEntry? {
+    if let name = storeName(reference), let entry = try store.find(name) { return entry }
+    return try store.find(reference)
+}
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the images in the store.")
+    @ParentCommand var berth: Berth
+    @Flag(name: .shortAndLong, help: "Only print image IDs.") var quiet = false
+    @Option(help: "Output format: table or json.") var format = "table"
+
+    func run() throws {
+        let store = ImageStore(root: berth.global.root)
+        let images = store.list().compactMap { entry in (try? store.image(entry)).map { (entry, $0) } }
+        if quiet {
+            var seen: Set<Digest> = []
+            for (_, image) in images where seen.insert(image.configDigest).inserted {
+                print(image.configDigest.hex.prefix(12))
+            }
+            return
+        }
+        if format == "json" {
+            let documents = images.map { ImageInspect.document($0.0, $0.1) }
+            let data = try JSONSerialization.data(withJSONObject: documents, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        guard format == "table" else { die(125, "unknown --format \(format): expected table or json") }
+        var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        for (entry, image) in images {
+            let name = shortName(entry.name)
+            let (repository, tag) =
+                name.contains("@")
+                ? (String(name.prefix { $0 != "@" }), "<none>")
+                : (
+                    String(name[..<(name.lastIndex(of: ":") ?? name.endIndex)]),
+                    String(name.split(separator: ":").last ?? "")
+                )
+            let created = image.config.created.flatMap { ISO8601DateFormatter().date(from: $0) }
+            rows.append([
+                repository, tag, String(image.configDigest.hex.prefix(12)),
+                created.map { humanDuration(Date().timeIntervalSince($0)) + " ago" } ?? "N/A",
+                ByteCountFormatter.string(fromByteCount: image.size, countStyle: .decimal),
+            ])
+        }
+        print(table(rows))
+    }
+}
+
+struct Tag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Give an image another name: SOURCE TARGET.")
+    @ParentCommand var berth: Berth
+    @Argument(help: "The image: a name, ID or digest.") var source: String
+    @Argument(help: "The new name: NAME[:TAG].") var target: String
+
+    func run() throws {
+        let store = ImageStore(root: berth.global.root)
+        guard let entry = try findImage(store, source) else { die(1, "no such image: \(source)") }
+        guard let name = storeName(target), !name.contains("@") else { die(125, "invalid image name \(target)") }
+        try store.tag(
+            name: name, manifest: entry.manifest,
+            index: entry.index.map {
+                Descriptor(mediaType: MediaType.ociIndex, digest: $0, size: 0)
+            })
+    }
+}
+
+struct Rmi: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove image names (the layers go with `berth prune` once nothing uses them).")
+    @ParentCommand var berth: Berth
+    @Argument(help: "Image names, IDs or digests.") var images: [String]
+
+    func run() throws {
+        let store = ImageStore(root: berth.global.root)
+        var failed = false
+        for reference in images {
+            do {
+                guard let entry = try findImage(store, reference) else {
+                    warn("no such image: \(reference)")
+                    failed = true
+                    continue
+                }
+                // By ID: every name of that image, as docker rmi does when they all agree.
+                let names =
+                    storeName(reference) == entry.name
+                    ? [entry.name]
+                    : store.list().filter { $0.manifest.digest == entry.manifest.digest }.map(\.name)
+                for name in names {
+                    try store.untag(name: name)
+                    print("Untagged: \(shortName(name))")
+                }
+            } catch {
+                warn("\(error)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+struct ImageInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show an image's details as JSON shaped like docker image inspect.")
+    @ParentCommand var image: ImageCommand
+    @Option(name: .shortAndLong, help: "Print one field, e.g. {{.Config.Cmd}}.") var format: String?
+    @Argument(help: "Image names, IDs or digests.") var images: [String]
+
+    func run() throws {
+        let store = ImageStore(root: image.berth.global.root)
+        var documents: [[String: Any]] = []
+        for reference in images {
+            guard let entry = try findImage(store, reference) else { die(1, "no such image: \(reference)") }
+            documents.append(Self.document(entry, try store.image(entry)))
+        }
+        if let format {
+            for document in documents { print(Inspect.render(format, document)) }
+            return
+        }
+        let data = try JSONSerialization.data(withJSONObject: documents, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    static func document(_ entry: ImageEntry, _ image: Image) -> [String: Any] {
+        let config = image.config.config ?? ImageConfig.Config()
+        var configDocument: [String: Any] = [
+            "Env": config.env ?? [], "Cmd": config.cmd ?? [], "Entrypoint": config.entrypoint ?? [],
+            "WorkingDir": config.workingDir ?? "", "User": config.user ?? "", "Labels": config.labels ?? [:],
+            "ExposedPorts": (config.exposedPorts ?? [:]).mapValues { _ in [String: Any]() },
+            "Volumes": (config.volumes ?? [:]).mapValues { _ in [String: Any]() },
+        ]
+        if let stop = config.stopSignal { configDocument["StopSignal"] = stop }
+        return [
+            "Id": image.configDigest.description, "RepoTags": [shortName(entry.name)],
+            "RepoDigests": [
+                shortName(entry.name).prefix { $0 != ":" && $0 != "@" } + "@\(entry.index ?? entry.manifest.digest)"
+            ],
+            "Created": image.config.created ?? "", "Architecture": image.config.architecture, "Os": image.config.os,
+            "Size": Int(image.size), "Config": configDocument,
+            "RootFS": ["Type": "layers", "Layers": image.config.rootfs.diffIDs.map(\.description)] as [String: Any],
+        ]
+    }
+}
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Manage images.", subcommands: [ImageInspect.self])
+    @ParentCommand var berth: Berth
+}
