@@ -26,6 +26,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var scope: ScopeSettings? = nil
     /// What `inspect` shows of the spec (nil in older records).
     public var host: HostSettings? = nil
+    /// The manifest of the image it runs (nil for a --rootfs directory): kept by GC.
+    public var imageManifest: String? = nil
 }
 
 /// The spec's choices that `inspect` reports as Docker's HostConfig, Config and Mounts do.

@@ -5,13 +5,28 @@ import BerthStore
 /// layer), or an image from the store (its unpacked layers and its configuration).
 public enum RootFilesystem: Sendable {
     case directory(String)
-    /// `lowerDirs`: the image's unpacked layers, topmost first.
-    case image(name: String, id: Digest, lowerDirs: [String], config: ImageConfig.Config?)
+    case image(ImageRoot)
+
+    /// An image's part in a container: what it is called, what it is, and its unpacked layers.
+    public struct ImageRoot: Sendable {
+        public var name: String
+        public var manifest: Digest
+        public var config: ImageConfig
+        /// The image's unpacked layers, topmost first.
+        public var lowerDirs: [String]
+
+        public init(name: String, manifest: Digest, config: ImageConfig, lowerDirs: [String]) {
+            self.name = name
+            self.manifest = manifest
+            self.config = config
+            self.lowerDirs = lowerDirs
+        }
+    }
 
     public var lowerDirs: [String] {
         switch self {
         case .directory(let path): [path]
-        case .image(_, _, let lowerDirs, _): lowerDirs
+        case .image(let image): image.lowerDirs
         }
     }
 
@@ -19,12 +34,17 @@ public enum RootFilesystem: Sendable {
     public var displayName: String {
         switch self {
         case .directory(let path): path
-        case .image(let name, _, _, _): name
+        case .image(let image): image.name
         }
     }
 
     var imageConfig: ImageConfig.Config? {
-        if case .image(_, _, _, let config) = self { return config }
+        if case .image(let image) = self { return image.config.config }
+        return nil
+    }
+
+    var manifest: Digest? {
+        if case .image(let image) = self { return image.manifest }
         return nil
     }
 

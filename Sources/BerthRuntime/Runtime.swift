@@ -167,6 +167,7 @@ public struct Runtime {
             autoRemove: options.autoRemove)
         record.scope = ScopeSettings(spec: spec)
         record.host = HostSettings(spec: spec, root: root)
+        record.imageManifest = rootfs.manifest?.description
         do {
             try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
         } catch let error as RuntimeError {

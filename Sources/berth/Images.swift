@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthRuntime
 import BerthSpec
 import BerthStore
 import Foundation
@@ -170,4 +171,24 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage images.", subcommands: [ImageInspect.self])
     @ParentCommand var berth: Berth
+}
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove what no named image and no container uses: blobs, unpacked layers, leftovers.")
+    @ParentCommand var berth: Berth
+
+    func run() throws {
+        let root = berth.global.root
+        let inUse = Set(ContainerStore.list(root: root).compactMap { $0.record.imageManifest.flatMap(Digest.init) })
+        do {
+            let report = try GarbageCollector(root: root).collect(inUse: inUse)
+            print("Deleted \(report.blobsRemoved) blobs and \(report.snapshotsRemoved) unpacked layers")
+            print(
+                "Total reclaimed space: "
+                    + ByteCountFormatter.string(fromByteCount: report.bytesFreed, countStyle: .decimal))
+        } catch {
+            die(125, "\(error)")
+        }
+    }
 }

@@ -30,5 +30,16 @@ import Testing
         #expect(try berth(["rmi", String(config.hex.prefix(8))]).out == "Untagged: example.com:5000/team/app:latest\n")
         #expect(try berth(["images", "-q"]).out == "")
         #expect(try berth(["rmi", "app:1"]).status == 1)
+
+        // Nothing names it now: prune removes its blobs and an interrupted ingest's leftover.
+        try store.tag(
+            name: "docker.io/library/kept:1", manifest: try ImageDefaultsTests.makeImage(store, cmd: ["kept"]).0)
+        _ = FileManager.default.createFile(atPath: root + "/ingest/blob-leftover", contents: Data("partial".utf8))
+        let pruned = try berth(["prune"])
+        #expect(pruned.status == 0 && pruned.out.hasPrefix("Deleted 2 blobs"))
+        #expect(!store.content.contains(manifest.digest) && !store.content.contains(config))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/ingest").isEmpty)
+        let kept = try #require(try store.find("docker.io/library/kept:1"))
+        #expect(try store.image(kept).config.config?.cmd == ["kept"])
     }
 }

@@ -75,10 +75,12 @@ struct ImageDefaultsTests {
     }
 
     /// A small image in `store`: a config with `image`'s settings, and one (fake) layer blob.
-    static func makeImage(_ store: ImageStore) throws -> (manifest: Descriptor, config: Digest) {
+    static func makeImage(_ store: ImageStore, cmd: [String]? = nil) throws -> (manifest: Descriptor, config: Digest) {
         let layer = try store.content.write(Array("layer".utf8))
+        var settings = Self.image
+        if let cmd { settings.cmd = cmd }
         var config = ImageConfig(
-            architecture: "amd64", config: Self.image, rootfs: ImageConfig.RootFS(diffIDs: [layer]))
+            architecture: "amd64", config: settings, rootfs: ImageConfig.RootFS(diffIDs: [layer]))
         config.created = "2026-01-02T03:04:05Z"
         let configBytes = Array(try JSONEncoder().encode(config))
         let configDigest = try store.content.write(configBytes)
