@@ -23,7 +23,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         func fail(_ why: String) -> ParseError { ParseError(description: why) }
         guard !text.isEmpty else { throw fail("an image reference cannot be empty") }
         guard text.utf8.count <= 512 else {
-            throw fail("an image reference is at most 512 characters")
+            throw fail("an image reference is at most 512 bytes")
         }
         var rest = Substring(text)
         if let at = rest.firstIndex(of: "@") {
@@ -62,7 +62,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         }
         path = components.joined(separator: "/")
         guard path.utf8.count + (domain?.utf8.count ?? 0) <= 255 else {
-            throw fail("the repository name is longer than 255 characters")
+            throw fail("the repository name is longer than 255 bytes")
         }
     }
 

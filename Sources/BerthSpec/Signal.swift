@@ -17,7 +17,9 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible {
     static let rtMax: Int32 = 64
 
     public init?(parsing text: String) {
-        var s = text.uppercased()
+        // ASCII only: a signal name never has other letters, and Unicode case rules could turn
+        // one that is not a name into one ("ß" upper-cases to "SS").
+        var s = String(decoding: text.utf8.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
         if !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }) {
             // 32 and 33 belong to glibc's threads and are never delivered to a program.
             guard let n = Int32(s), (1...Self.rtMax).contains(n), n != 32 && n != 33 else { return nil }

@@ -98,8 +98,13 @@ extension SpecDecoder {
                 expected("a file path or an array of file paths", node, path)
                 names = nil
             }
-            if let names, names.contains("") {
-                fail(node, path, "an env file path cannot be empty")
+            if let names, let empty = names.firstIndex(of: "") {
+                // At the element that is empty, or at the string itself.
+                if case .array(let items) = node.value, empty < items.count {
+                    fail(items[empty], path.appending(empty), "an env file path cannot be empty")
+                } else {
+                    fail(node, path, "an env file path cannot be empty")
+                }
             } else if let names {
                 spec.envFile = names.map { hostPath($0, relativeTo: node) }
             }

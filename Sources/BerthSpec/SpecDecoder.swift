@@ -207,8 +207,10 @@ struct SpecDecoder {
         let value: Int64
         switch node.value {
         case .integer(let i): value = i
-        case .double(let d) where d.rounded() == d && abs(d) < 9e15: value = Int64(d)
-        case .double(let d) where d.rounded() == d: return outOfRange("\(d)")
+        case .double(let d) where d.rounded() == d:
+            // 1e3 is a whole number; past Int64 it is out of any range berth has.
+            guard let whole = Int64(exactly: d) else { return outOfRange("\(d)") }
+            value = whole
         case .double:
             fail(node, path, "expected a whole number, found a fraction")
             return nil

@@ -19,7 +19,7 @@ import Testing
         ("\"tmpfs\": [\"/run:mode=+17\"]", "tmpfs[0]: invalid tmpfs mode"),
         ("\"tmpfs\": [{\"target\": \"/run\", \"mode\": \"-0\"}]", "tmpfs[0].mode: invalid mode"),
         ("\"build\": \"\"", "build: the build context is empty"),
-        ("\"envFile\": [\"\"]", "envFile: an env file path cannot be empty"),
+        ("\"envFile\": [\"\"]", "envFile[0]: an env file path cannot be empty"),
         ("\"security\": {\"seccomp\": \"Default\"}", "did you mean \"default\"?"),
         ("\"security\": {\"seccomp\": \"unconfied\"}", "did you mean \"unconfined\"?"),
         ("\"privileged\": true", "privileged: unknown key \"privileged\": berth has no privileged mode"),
@@ -71,5 +71,29 @@ import Testing
         let set = SpecLoader.load(directories: [dir.path])
         #expect(set.diagnostics.count == 1)
         #expect(set.diagnostics.first?.message.hasPrefix("depends on \"c\", but no spec declares it") == true)
+    }
+}
+
+/// Review findings: whole floats past 2^53, signal names in other scripts.
+struct DecoderEdgeTests {
+    @Test func aWholeFloatBeyond9e15IsAcceptedWhereTheRangeAllows() throws {
+        // 1e16 bytes is a memory limit far above any machine, but a valid number for the field.
+        let result = SpecLoader.decode(
+            Array(#"{"image": "x", "resources": {"memory": 1e16}}"#.utf8), origin: "t.json", defaultName: "t")
+        if case .failure(let problems) = result {
+            #expect(!problems.diagnostics.contains { $0.message.contains("out of range") })
+        }
+        let huge = SpecLoader.decode(
+            Array(#"{"image": "x", "user": 1e300}"#.utf8), origin: "t.json", defaultName: "t")
+        guard case .failure(let problems) = huge else {
+            Issue.record("uid 1e300 was accepted")
+            return
+        }
+        #expect(problems.diagnostics.contains { $0.message.contains("out of range") })
+    }
+
+    @Test func signalNamesAreUpperCasedAsASCIIOnly() {
+        #expect(Signal(parsing: "sigterm")?.number == 15)
+        #expect(Signal(parsing: "ſigterm") == nil)  // long s: "SIGTERM" under Unicode rules
     }
 }
