@@ -11,6 +11,7 @@ public enum MediaType {
     public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
     public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
     public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
+    public static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
     public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     public static let dockerForeignLayerGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 

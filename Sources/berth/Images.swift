@@ -4,27 +4,9 @@ import BerthSpec
 import BerthStore
 import Foundation
 
-/// Image names as the store keeps them: Docker's normalization (`busybox` is
-/// `docker.io/library/busybox:latest`).
-func storeName(_ text: String) -> String? {
-    guard let reference = try? ImageReference(parsing: text) else { return nil }
-    let domain = reference.domain ?? "docker.io"
-    let path = domain == "docker.io" && !reference.path.contains("/") ? "library/" + reference.path : reference.path
-    if let digest = reference.digest { return "\(domain)/\(path)@\(digest)" }
-    return "\(domain)/\(path):\(reference.tag ?? "latest")"
-}
-
-/// A store name as `docker images` shows it: docker.io/library/ left out.
-func shortName(_ name: String) -> String {
-    for prefix in ["docker.io/library/", "docker.io/"] where name.hasPrefix(prefix) {
-        return String(name.dropFirst(prefix.count))
-    }
-    return name
-}
-
 /// By name (normalized), by manifest digest, or by an image ID prefix.
 func findImage(_ store: ImageStore, _ reference: String) throws -> ImageEntry? {
-    if let name = storeName(reference), let entry = try store.find(name) { return entry }
+    if let name = ImageName.full(reference), let entry = try store.find(name) { return entry }
     return try store.find(reference)
 }
 
@@ -53,7 +35,7 @@ struct Images: ParsableCommand {
         guard format == "table" else { die(125, "unknown --format \(format): expected table or json") }
         var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
         for (entry, image) in images {
-            let name = shortName(entry.name)
+            let name = ImageName.short(entry.name)
             let (repository, tag) =
                 name.contains("@")
                 ? (String(name.prefix { $0 != "@" }), "<none>")
@@ -81,7 +63,7 @@ struct Tag: ParsableCommand {
     func run() throws {
         let store = ImageStore(root: berth.global.root)
         guard let entry = try findImage(store, source) else { die(1, "no such image: \(source)") }
-        guard let name = storeName(target), !name.contains("@") else { die(125, "invalid image name \(target)") }
+        guard let name = ImageName.full(target), !name.contains("@") else { die(125, "invalid image name \(target)") }
         try store.tag(
             name: name, manifest: entry.manifest,
             index: entry.index.map {
@@ -108,12 +90,12 @@ struct Rmi: ParsableCommand {
                 }
                 // By ID: every name of that image, as docker rmi does when they all agree.
                 let names =
-                    storeName(reference) == entry.name
+                    ImageName.full(reference) == entry.name
                     ? [entry.name]
                     : store.list().filter { $0.manifest.digest == entry.manifest.digest }.map(\.name)
                 for name in names {
                     try store.untag(name: name)
-                    print("Untagged: \(shortName(name))")
+                    print("Untagged: \(ImageName.short(name))")
                 }
             } catch {
                 warn("\(error)")
@@ -156,9 +138,10 @@ struct ImageInspect: ParsableCommand {
         ]
         if let stop = config.stopSignal { configDocument["StopSignal"] = stop }
         return [
-            "Id": image.configDigest.description, "RepoTags": [shortName(entry.name)],
+            "Id": image.configDigest.description, "RepoTags": [ImageName.short(entry.name)],
             "RepoDigests": [
-                shortName(entry.name).prefix { $0 != ":" && $0 != "@" } + "@\(entry.index ?? entry.manifest.digest)"
+                ImageName.short(entry.name).prefix { $0 != ":" && $0 != "@" }
+                    + "@\(entry.index ?? entry.manifest.digest)"
             ],
             "Created": image.config.created ?? "", "Architecture": image.config.architecture, "Os": image.config.os,
             "Size": Int(image.size), "Config": configDocument,
@@ -189,6 +172,49 @@ struct Prune: ParsableCommand {
                     + ByteCountFormatter.string(fromByteCount: report.bytesFreed, countStyle: .decimal))
         } catch {
             die(125, "\(error)")
+        }
+    }
+}
+
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load images from an OCI image layout (directory or tar) or a docker save archive.")
+    @ParentCommand var berth: Berth
+    @Option(name: .shortAndLong, help: "The archive or layout directory.") var input: String
+
+    func run() throws {
+        do {
+            for name in try ImageArchive(store: ImageStore(root: berth.global.root)).load(path: input) {
+                print("Loaded image: \(ImageName.short(name))")
+            }
+        } catch {
+            die(1, "\(error)")
+        }
+    }
+}
+
+struct Save: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Save images to a tar: an OCI image layout (default) or what docker save writes.")
+    @ParentCommand var berth: Berth
+    @Option(name: .shortAndLong, help: "The tar file to write.") var output: String
+    @Option(help: "oci or docker.") var format: String = "oci"
+    @Argument(help: "Image names, IDs or digests.") var images: [String]
+
+    func run() throws {
+        guard let format = ImageArchive.Format(rawValue: format) else {
+            die(125, "unknown --format \(format): expected oci or docker")
+        }
+        let store = ImageStore(root: berth.global.root)
+        var names: [String] = []
+        for reference in images {
+            guard let entry = try findImage(store, reference) else { die(1, "no such image: \(reference)") }
+            names.append(entry.name)
+        }
+        do {
+            try ImageArchive(store: store).save(names: names, to: output, format: format)
+        } catch {
+            die(1, "\(error)")
         }
     }
 }
