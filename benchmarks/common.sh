@@ -14,9 +14,10 @@ in_sandbox() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crun podman conmon >/dev/null
     fi
     # berth as installed (README): release, with Swift's runtime and Foundation linked in
-    # statically, which saves about 2 ms of dynamic loading per command.
-    (cd "$REPO" && swift build -c release --static-swift-stdlib --product berth >/dev/null &&
-      swift build -c release --static-swift-stdlib --product berth-supervisor >/dev/null)
+    # statically and not position-independent, which saves the loader about 2 ms of work
+    # (80,000 relocations fewer) on every command.
+    (cd "$REPO" && swift build -c release --static-swift-stdlib -Xlinker -no-pie --product berth >/dev/null &&
+      swift build -c release --static-swift-stdlib -Xlinker -no-pie --product berth-supervisor >/dev/null)
     exec "$REPO/scripts/sandbox" run --name "bench-$$" "$0" "$@"
   fi
 }
