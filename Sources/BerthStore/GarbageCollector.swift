@@ -54,7 +54,9 @@ public struct GarbageCollector: Sendable {
             if stat(path, &st) == 0 { report.bytesFreed += Int64(st.st_size) }
             unlink(path)
         }
-        _ = chains  // the layer chains to keep, for the snapshots' sweep
+        let swept = Snapshotter(root: root).collectGarbage(keep: chains)
+        report.snapshotsRemoved = swept.removed
+        report.bytesFreed += swept.bytes
         return report
     }
 }

@@ -1,0 +1,306 @@
+import CArchive
+import Foundation
+
+/// Unpacks a layer blob (gzip, zstd or plain tar) into a directory in overlay form, in one pass
+/// that also computes the layer's diffID (the digest of the uncompressed tar). Every entry is
+/// created relative to a descriptor of its parent directory, which is reached one component at
+/// a time without following symbolic links: an entry with an absolute path, a `..` component,
+/// or a path through a symlink that an earlier entry planted, is refused, as is a hard link to
+/// anything outside the layer. OCI whiteouts become overlay whiteouts (a character device 0/0),
+/// `.wh..wh..opq` becomes the directory's `trusted.overlay.opaque=y`, and no `trusted.overlay.*`
+/// attribute of the layer's own is kept.
+struct LayerUnpacker {
+    let blob: String
+    let destination: String
+
+    /// Unpacks; returns the diffID.
+    func unpack() throws(StoreError) -> Digest {
+        let raw = try Archive.openRaw(blob)
+        defer { archive_read_free(raw.archive) }
+        let source = DecompressedSource(raw: raw.archive, blob: blob)
+        guard let tar = archive_read_new() else { throw StoreError("libarchive: out of memory") }
+        defer { archive_read_free(tar) }
+        archive_read_support_format_tar(tar)
+        archive_read_support_format_gnutar(tar)
+        let context = Unmanaged.passUnretained(source).toOpaque()
+        let opened = archive_read_open(
+            tar, context, nil,
+            { _, context, buffer in
+                let source = Unmanaged<DecompressedSource>.fromOpaque(context!).takeUnretainedValue()
+                return source.next(buffer)
+            }, nil)
+        guard opened == ARCHIVE_OK else { throw StoreError("\(blob): \(Archive.message(tar))") }
+        let root = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw StoreError.system("cannot open", destination) }
+        defer { close(root) }
+        var directoryTimes: [([String], timespec)] = []
+        var entry: OpaquePointer?
+        while true {
+            let r = archive_read_next_header(tar, &entry)
+            if r == ARCHIVE_EOF { break }
+            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let entry else {
+                throw source.failure ?? StoreError("\(blob): \(Archive.message(tar))")
+            }
+            try extract(entry, from: tar, root: root, directoryTimes: &directoryTimes)
+        }
+        if let failure = source.failure { throw failure }
+        try source.drain()
+        // Directories' times last: what was written into them changed them.
+        for (components, time) in directoryTimes.reversed() {
+            guard let parent = try? Paths.parent(root, components, create: false) else { continue }
+            defer { if parent != root { close(parent) } }
+            var times = [time, time]
+            _ = utimensat(parent, components.last ?? ".", &times, AT_SYMLINK_NOFOLLOW)
+        }
+        return source.hasher.finalize()
+    }
+
+    private func extract(
+        _ entry: OpaquePointer, from tar: OpaquePointer, root: Int32, directoryTimes: inout [([String], timespec)]
+    ) throws(StoreError) {
+        let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        let components = try Paths.components(path)
+        guard let name = components.last else { return }  // "./" itself: the layer's root
+        let parent = try Paths.parent(root, Array(components.dropLast()), create: true, entry: path)
+        defer { if parent != root { close(parent) } }
+
+        if name == ".wh..wh..opq" {
+            guard lsetxattr(Paths.procPath(parent, "."), "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+                throw StoreError.system("cannot mark as opaque", path)
+            }
+            return
+        }
+        if name.hasPrefix(".wh.") {
+            let hidden = String(name.dropFirst(4))
+            guard !hidden.isEmpty, hidden != ".", hidden != ".." else { throw StoreError("invalid whiteout \(path)") }
+            try Paths.remove(parent, hidden)
+            guard mknodat(parent, hidden, S_IFCHR | 0o000, berth_makedev(0, 0)) == 0 else {
+                throw StoreError.system("cannot create the whiteout", path)
+            }
+            return
+        }
+
+        let mode = archive_entry_mode(entry)
+        let type = mode & S_IFMT
+        var st = stat()
+        let exists = fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        // A later entry replaces an earlier one, except that a directory stays a directory.
+        if exists && !(type == S_IFDIR && st.st_mode & S_IFMT == S_IFDIR) { try Paths.remove(parent, name) }
+
+        if let target = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
+            let targetComponents = try Paths.components(target)
+            guard let targetName = targetComponents.last else { throw StoreError("\(path): a hard link to the root") }
+            let targetParent = try Paths.parent(root, Array(targetComponents.dropLast()), create: false, entry: path)
+            defer { if targetParent != root { close(targetParent) } }
+            guard linkat(targetParent, targetName, parent, name, 0) == 0 else {
+                throw StoreError.system("cannot link \(path) to", target)
+            }
+            return
+        }
+        switch type {
+        case S_IFDIR:
+            if !exists {
+                guard mkdirat(parent, name, 0o700) == 0 else { throw StoreError.system("cannot create", path) }
+            }
+        case S_IFREG:
+            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw StoreError.system("cannot create", path) }
+            defer { close(fd) }
+            try Archive.copyData(tar, to: fd, entry: path)
+        case S_IFLNK:
+            let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+            guard symlinkat(target, parent, name) == 0 else { throw StoreError.system("cannot create", path) }
+        case S_IFCHR, S_IFBLK, S_IFIFO:
+            let device = berth_makedev(
+                UInt32(archive_entry_rdevmajor(entry)), UInt32(archive_entry_rdevminor(entry)))
+            guard mknodat(parent, name, type | (mode & 0o7777), type == S_IFIFO ? 0 : device) == 0 else {
+                throw StoreError.system("cannot create", path)
+            }
+        default:
+            return  // sockets and the like have no place in a layer
+        }
+        // Owner first: a change of owner clears the setuid and setgid bits.
+        let uid = UInt32(truncatingIfNeeded: archive_entry_uid(entry))
+        let gid = UInt32(truncatingIfNeeded: archive_entry_gid(entry))
+        guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw StoreError.system("cannot set the owner of", path)
+        }
+        if type != S_IFLNK {
+            guard fchmodat(parent, name, mode & 0o7777, 0) == 0 else {
+                throw StoreError.system("cannot set the mode of", path)
+            }
+        }
+        try setXattrs(entry, parent: parent, name: name, path: path)
+        let time = timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: archive_entry_mtime_nsec(entry))
+        if type == S_IFDIR {
+            directoryTimes.append((components, time))
+        } else {
+            var times = [time, time]
+            _ = utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW)
+        }
+    }
+
+    private func setXattrs(_ entry: OpaquePointer, parent: Int32, name: String, path: String) throws(StoreError) {
+        guard archive_entry_xattr_reset(entry) > 0 else { return }
+        var key: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        let target = Paths.procPath(parent, name)
+        while archive_entry_xattr_next(entry, &key, &value, &size) == ARCHIVE_OK {
+            guard let key else { continue }
+            let keyName = String(cString: key)
+            // Overlay's own metadata must never come from an image.
+            if keyName.hasPrefix("trusted.overlay.") { continue }
+            guard lsetxattr(target, key, value, size, 0) == 0 else {
+                throw StoreError.system("cannot set \(keyName) on", path)
+            }
+        }
+    }
+}
+
+/// The decompressed bytes of a blob, handed to the tar reader while they are hashed.
+final class DecompressedSource {
+    let raw: OpaquePointer
+    let blob: String
+    var hasher = Hasher256()
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    var failure: StoreError?
+
+    init(raw: OpaquePointer, blob: String) {
+        self.raw = raw
+        self.blob = blob
+    }
+
+    func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int {
+        let n = buffer.withUnsafeMutableBytes { archive_read_data(raw, $0.baseAddress, $0.count) }
+        if n < 0 {
+            failure = StoreError("\(blob): \(Archive.message(raw))")
+            return -1
+        }
+        buffer.withUnsafeBytes { bytes in
+            hasher.update(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+            out?.pointee = bytes.baseAddress.map { UnsafeRawPointer($0) }
+        }
+        return n
+    }
+
+    /// What follows the tar's end marker belongs to the diffID too.
+    func drain() throws(StoreError) {
+        while true {
+            let n = next(nil)
+            if n < 0 { throw failure! }
+            if n == 0 { return }
+        }
+    }
+}
+
+enum Archive {
+    /// A blob opened as one stream of decompressed bytes (any of libarchive's filters).
+    static func openRaw(_ path: String) throws(StoreError) -> (archive: OpaquePointer, Void) {
+        guard let archive = archive_read_new() else { throw StoreError("libarchive: out of memory") }
+        archive_read_support_filter_all(archive)
+        archive_read_support_format_raw(archive)
+        var entry: OpaquePointer?
+        guard archive_read_open_filename(archive, path, 1 << 20) == ARCHIVE_OK,
+            archive_read_next_header(archive, &entry) == ARCHIVE_OK
+        else {
+            let why = message(archive)
+            archive_read_free(archive)
+            throw StoreError("cannot read \(path): \(why)")
+        }
+        return (archive, ())
+    }
+
+    static func message(_ archive: OpaquePointer) -> String {
+        archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
+    }
+
+    static func copyData(_ archive: OpaquePointer, to fd: Int32, entry: String) throws(StoreError) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = archive_read_data(archive, &buffer, buffer.count)
+            if n < 0 { throw StoreError("\(entry): \(message(archive))") }
+            if n == 0 { return }
+            var offset = 0
+            while offset < n {
+                let w = buffer[offset..<n].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if w < 0 && errno == EINTR { continue }
+                guard w > 0 else { throw StoreError.system("cannot write", entry) }
+                offset += w
+            }
+        }
+    }
+}
+
+/// Paths inside a layer, resolved by descriptor, never through a symbolic link.
+enum Paths {
+    /// The components of an entry's path; absolute paths and `..` are refused.
+    static func components(_ path: String) throws(StoreError) -> [String] {
+        guard !path.hasPrefix("/") else { throw StoreError("refused tar entry \(path): an absolute path") }
+        let parts = path.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !parts.contains("..") else { throw StoreError("refused tar entry \(path): a path that leaves the layer") }
+        return parts
+    }
+
+    /// The directory `components` below `root`, opened one component at a time with O_NOFOLLOW,
+    /// created (0755) where missing when asked. The caller closes it unless it is `root`.
+    static func parent(_ root: Int32, _ components: [String], create: Bool, entry: String = "")
+        throws(StoreError) -> Int32
+    {
+        var fd = root
+        for component in components {
+            var next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 && errno == ENOENT && create {
+                if mkdirat(fd, component, 0o755) != 0 && errno != EEXIST {
+                    throw StoreError.system("cannot create the folders of", entry)
+                }
+                next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let failure = errno
+            if fd != root { close(fd) }
+            guard next >= 0 else {
+                if failure == ELOOP || failure == ENOTDIR {
+                    throw StoreError("refused tar entry \(entry): its path goes through a symbolic link or a file")
+                }
+                throw StoreError.system("cannot open the folders of", entry, failure)
+            }
+            fd = next
+        }
+        return fd
+    }
+
+    /// Removes what is at `name` (a whole tree for a directory).
+    static func remove(_ parent: Int32, _ name: String) throws(StoreError) {
+        if unlinkat(parent, name, 0) == 0 || errno == ENOENT { return }
+        guard errno == EISDIR else { throw StoreError.system("cannot replace", name) }
+        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.system("cannot open", name) }
+        var children: [String] = []
+        if let dir = fdopendir(dup(fd)) {
+            while let item = readdir(dir) {
+                let child = withUnsafeBytes(of: item.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if child != "." && child != ".." { children.append(child) }
+            }
+            closedir(dir)
+        }
+        for child in children { try remove(fd, child) }
+        close(fd)
+        guard unlinkat(parent, name, AT_REMOVEDIR) == 0 else { throw StoreError.system("cannot replace", name) }
+    }
+
+    /// A path naming `name` in the directory `fd` without resolving anything above it again.
+    static func procPath(_ fd: Int32, _ name: String) -> String { "/proc/self/fd/\(fd)/\(name)" }
+}
+
+extension LayerUnpacker {
+    /// The digest of a blob's decompressed content (a layer's diffID, without unpacking it).
+    static func plainDigest(_ blob: String) throws(StoreError) -> Digest {
+        let raw = try Archive.openRaw(blob)
+        defer { archive_read_free(raw.archive) }
+        let source = DecompressedSource(raw: raw.archive, blob: blob)
+        try source.drain()
+        return source.hasher.finalize()
+    }
+}
