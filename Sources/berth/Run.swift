@@ -7,10 +7,11 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command in a new container, in its own systemd scope, with its output in journald.",
         discussion: """
-            Until the image store lands, the root filesystem is a directory: --rootfs DIR. The \
-            container writes to its own layer; DIR is never changed. Exit status: the container's \
-            own, or 125 when berth fails, 126 when the command cannot run, 127 when it is not found. \
-            With -it, ctrl-p ctrl-q detaches and leaves the container running.
+            berth run IMAGE [CMD...] runs an image from the store; --rootfs DIR [CMD...] runs on a \
+            directory instead. The container writes to its own layer; the image (or DIR) is never \
+            changed. Exit status: the container's own, or 125 when berth fails, 126 when the command \
+            cannot run, 127 when it is not found. With -it, ctrl-p ctrl-q detaches and leaves the \
+            container running.
             """)
 
     @ParentCommand var berth: Berth
@@ -21,13 +22,14 @@ struct Run: ParsableCommand {
         let spec = flags.buildSpec()
         let attach = detach ? nil : try flags.attachOptions()
         var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
+        let (rootfs, lock) = flags.rootFilesystem(root: berth.global.root)
         let started: StartedContainer
         do {
-            started = try runtime.run(
-                spec: spec, rootfs: .directory(flags.rootfs), options: flags.createOptions, attach: attach)
+            started = try runtime.run(spec: spec, rootfs: rootfs, options: flags.createOptions, attach: attach)
         } catch {
             die(error.exitCode, error.description)
         }
+        withExtendedLifetime(lock) {}
         for warning in runtime.warnings { warn(warning) }
         guard let connection = started.connection else {
             print(started.layout.id)
@@ -49,8 +51,10 @@ struct Create: ParsableCommand {
     func run() throws {
         let spec = flags.buildSpec()
         var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
+        let (rootfs, lock) = flags.rootFilesystem(root: berth.global.root)
+        defer { withExtendedLifetime(lock) {} }
         do {
-            let info = try runtime.create(spec: spec, rootfs: .directory(flags.rootfs), options: flags.createOptions)
+            let info = try runtime.create(spec: spec, rootfs: rootfs, options: flags.createOptions)
             for warning in runtime.warnings { warn(warning) }
             print(info.record.id)
         } catch {
@@ -67,8 +71,8 @@ func supervisorPath() -> String {
 /// The flags of `run` and `create`: each names a spec field as Docker names it, and together
 /// they build the same spec value a file gives.
 struct ContainerFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("The root filesystem: a directory, used read-only.", valueName: "dir"))
-    var rootfs: String
+    @Option(help: ArgumentHelp("Run on this directory (used read-only) instead of an image.", valueName: "dir"))
+    var rootfs: String?
 
     @Option(help: "A name for the container (default: a random one).") var name: String?
     @Flag(help: "Remove the container when it exits.") var rm = false
@@ -100,7 +104,14 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .shortAndLong, help: "A label: KEY=VALUE.") var label: [String] = []
     @Option(name: .customLong("group-add"), help: "An additional group.") var groupAdd: [String] = []
 
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: "The image (unless --rootfs is given), then the command and its arguments."
+    )
+    var arguments: [String] = []
+
+    var image: String? { rootfs == nil ? arguments.first : nil }
+    var command: [String] { rootfs == nil ? Array(arguments.dropFirst()) : arguments }
 
     var createOptions: CreateOptions { CreateOptions(openStdin: interactive, autoRemove: rm) }
 
@@ -112,8 +123,9 @@ struct ContainerFlags: ParsableArguments {
 
     /// The flags as a spec document, decoded by the same code as spec files.
     func buildSpec() -> ContainerSpec {
-        // --rootfs stands in for an image until the store lands; the spec rules still want one.
-        var doc: [String: Any] = ["image": "rootfs"]
+        guard rootfs != nil || image != nil else { die(125, "give an image to run, or --rootfs DIR") }
+        // A --rootfs directory stands in for an image; the spec rules still want one.
+        var doc: [String: Any] = ["image": image ?? "rootfs"]
         if let name { doc["name"] = name }
         if !command.isEmpty { doc["command"] = command }
         if let entrypoint { doc["entrypoint"] = entrypoint.isEmpty ? [] : [entrypoint] }
@@ -176,7 +188,7 @@ struct ContainerFlags: ParsableArguments {
         let bytes = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
         switch SpecLoader.decode(Array(bytes), origin: "command line", defaultName: defaultName) {
         case .success(var spec):
-            spec.image = nil
+            if rootfs != nil { spec.image = nil }
             return spec
         case .failure(let problems):
             die(125, problems.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "\n"))

@@ -12,6 +12,8 @@ import Testing
         var type: UInt32 = 0o100000
         var mode: UInt32 = 0o644
         var content = ""
+        /// Bytes instead of `content` (a binary).
+        var binary: [UInt8]?
         var link: String?
         var hardlink: String?
         var uid: Int64 = 0
@@ -47,12 +49,14 @@ import Testing
                 if let link = e.link { archive_entry_set_symlink(entry, link) }
                 archive_entry_set_rdevmajor(entry, UInt(e.rdev.0))
                 archive_entry_set_rdevminor(entry, UInt(e.rdev.1))
-                archive_entry_set_size(entry, e.type == 0o100000 ? Int64(e.content.utf8.count) : 0)
+                archive_entry_set_size(entry, e.type == 0o100000 ? Int64((e.binary ?? Array(e.content.utf8)).count) : 0)
             }
             for (key, value) in e.xattrs { archive_entry_xattr_add_entry(entry, key, value, value.utf8.count) }
             #expect(archive_write_header(archive, entry) == ARCHIVE_OK)
             if e.type == 0o100000 && e.hardlink == nil {
-                _ = Array(e.content.utf8).withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+                _ = (e.binary ?? Array(e.content.utf8)).withUnsafeBytes {
+                    archive_write_data(archive, $0.baseAddress, $0.count)
+                }
             }
             archive_entry_free(entry)
         }

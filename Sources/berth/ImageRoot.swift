@@ -1,0 +1,28 @@
+import BerthRuntime
+import BerthStore
+import Foundation
+
+extension ContainerFlags {
+    /// The container's root: the --rootfs directory, or the image's layers, unpacked where they
+    /// are not yet. The store lock comes back with it: held (shared) until the container's record
+    /// names the image, so a GC running meanwhile cannot sweep what it is about to use.
+    func rootFilesystem(root: String) -> (RootFilesystem, StoreLock?) {
+        if let rootfs { return (.directory(rootfs), nil) }
+        guard let reference = image else { die(125, "give an image to run, or --rootfs DIR") }
+        do {
+            let lock = try StoreLock(root: root, .shared)
+            let store = ImageStore(root: root)
+            guard let entry = try findImage(store, reference) else {
+                die(125, "Unable to find image '\(reference)' locally (berth pull it, or berth load it)")
+            }
+            let image = try store.image(entry)
+            let lowerDirs = try Snapshotter(root: root).prepare(image, content: store.content)
+            let imageRoot = RootFilesystem.ImageRoot(
+                name: ImageName.short(entry.name), manifest: entry.manifest.digest, config: image.config,
+                lowerDirs: lowerDirs)
+            return (.image(imageRoot), lock)
+        } catch {
+            die(125, "\(error)")
+        }
+    }
+}
