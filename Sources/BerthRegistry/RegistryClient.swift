@@ -100,8 +100,27 @@ public final class RegistryClient: Sendable {
         auth = Authenticator(credentials: credentials, http: http)
     }
 
-    /// Closes the connections. The client cannot be used afterwards.
+    /// Closes the connections. The client cannot be used afterwards. (A client dropped without
+    /// it stops the process in a debug build: async-http-client's rule.)
     public func shutdown() async throws { try await http.shutdown() }
+
+    /// Runs `body` with a new client and shuts the client down afterwards, whatever happens.
+    public static func with<T>(
+        store: ContentStore, insecure: Set<String> = [], credentials: CredentialStore = .standard(),
+        parallelism: Int = 4, _ body: (RegistryClient) async throws -> T
+    ) async throws -> T {
+        let client = RegistryClient(
+            store: store, insecure: insecure, credentials: credentials, parallelism: parallelism)
+        let result: T
+        do {
+            result = try await body(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        return result
+    }
 
     public func endpoint(_ reference: ImageReference) -> Endpoint { Endpoint(reference, insecure: insecure) }
 
