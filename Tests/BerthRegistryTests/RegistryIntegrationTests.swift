@@ -176,6 +176,28 @@ func lastPhases(_ log: ProgressLog) -> [Digest: TransferProgress.Phase] {
         #expect(target.ingestFiles.isEmpty)
     }
 
+    @Test func layersComeFourAtATime() async throws {
+        let registry = try await RegistryServer()
+        defer { registry.stop() }
+        let source = try TemporaryStore()
+        defer { source.cleanup() }
+        let image = TestImage.make(seed: "parallel", extraLayers: 8)
+        try image.put(into: source.store)
+        try await push(
+            image.manifest.descriptor, from: source.store, to: try reference(registry.authority, "berth/p:v1"))
+
+        let proxy = try TestProxy(upstream: registry.port, delay: .milliseconds(250))
+        defer { proxy.stop() }
+        let target = try TemporaryStore()
+        defer { target.cleanup() }
+        try await withClient(target.store) { client in
+            try await client.pull(try reference(proxy.authority, "berth/p:v1"), platform: Self.amd64)
+        }
+        #expect(image.blobs.allSatisfy { target.store.contains($0.descriptor.digest) })
+        // Blob requests the registry's side served at once: the limit, reached.
+        #expect(proxy.blobsInFlight.highest == 4)
+    }
+
     @Test func droppedConnectionResumesWithRange() async throws {
         let registry = try await RegistryServer()
         defer { registry.stop() }

@@ -240,12 +240,27 @@ final class TestProxy: Sendable {
     let listener: TCPListener
     let log: RequestLog
 
-    init(upstream: UInt16, decide: @escaping @Sendable (TestHTTPRequest) -> Action) throws {
+    /// `delay`: each forwarded blob request waits this long first (so concurrent ones overlap).
+    init(
+        upstream: UInt16, delay: Duration = .zero,
+        decide: @escaping @Sendable (TestHTTPRequest) -> Action = { _ in .forward }
+    ) throws {
         let seen = RequestLog()
         log = seen
+        let gauge = Gauge()
+        blobsInFlight = gauge
         listener = try TCPListener { socket in
             guard let request = socket.readRequest() else { return }
             seen.append(request)
+            let isBlob = request.path.contains("/blobs/sha256:")
+            // A blob request counts from its arrival until just before the last byte of its body
+            // goes out (after that the client may start the next one).
+            var counted = isBlob
+            if isBlob { gauge.enter() }
+            defer { if counted { gauge.leave() } }
+            if isBlob && delay > .zero {
+                usleep(UInt32(delay.components.attoseconds / 1_000_000_000_000 + delay.components.seconds * 1_000_000))
+            }
             let action = decide(request)
             if case .respond(let response) = action {
                 socket.write(response.serialized())
@@ -274,7 +289,12 @@ final class TestProxy: Sendable {
             out += "\r\n"
             guard socket.write(Array(out.utf8)) else { return }
             var sent = 0
+            let length = response.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
             while var chunk = upstreamSocket.readSome() {
+                if counted, let length, sent + chunk.count >= length {
+                    counted = false
+                    gauge.leave()
+                }
                 switch action {
                 case .cutAfter(let limit):
                     if sent + chunk.count >= limit {
@@ -291,6 +311,9 @@ final class TestProxy: Sendable {
         }
     }
 
+    /// How many blob requests it was serving at once, at most.
+    let blobsInFlight: Gauge
+
     var requests: [TestHTTPRequest] { log.all }
     var authority: String { listener.authority }
     func stop() { listener.stop() }
@@ -302,4 +325,19 @@ final class RequestLog: Sendable {
 
     func append(_ request: TestHTTPRequest) { requests.withLock { $0.append(request) } }
     var all: [TestHTTPRequest] { requests.withLock { $0 } }
+}
+
+/// A count of things under way, and the highest it reached.
+final class Gauge: Sendable {
+    private let state = Mutex<(now: Int, highest: Int)>((0, 0))
+
+    func enter() {
+        state.withLock {
+            $0.now += 1
+            $0.highest = max($0.highest, $0.now)
+        }
+    }
+
+    func leave() { state.withLock { $0.now -= 1 } }
+    var highest: Int { state.withLock { $0.highest } }
 }
