@@ -162,8 +162,8 @@ extension RegistryClient {
         where source != endpoint.repository {
             let response = try await send(
                 .POST, endpoint.mountURL(blob.digest, from: source), endpoint: endpoint,
-                scopes: [Self.pushScope(endpoint.repository), Self.pullScope(source)], headers: ["Content-Length": "0"],
-                body: { .bytes(ByteBuffer()) }, object: object, timeout: .minutes(2))
+                scopes: [Self.pushScope(endpoint.repository), Self.pullScope(source)], object: object,
+                timeout: .minutes(2))
             _ = try? await response.body.collect(upTo: 1 << 20)
             if response.status == .created { return true }
             if response.status == .accepted, let next = response.headers.first(name: "Location") {
@@ -175,7 +175,7 @@ extension RegistryClient {
         if location == nil {
             let response = try await send(
                 .POST, endpoint.uploadURL, endpoint: endpoint, scopes: [Self.pushScope(endpoint.repository)],
-                headers: ["Content-Length": "0"], body: { .bytes(ByteBuffer()) }, object: object, timeout: .minutes(2))
+                object: object, timeout: .minutes(2))
             guard response.status == .accepted, let next = response.headers.first(name: "Location") else {
                 throw await failure(response, endpoint: endpoint, object: object, expected: "202 with a Location")
             }
