@@ -91,5 +91,12 @@ let package = Package(
         .testTarget(
             name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
             swiftSettings: strict),
+        .testTarget(
+            name: "BerthRegistryTests",
+            dependencies: [
+                "BerthRegistry", "BerthStore", "BerthSpec", "BerthTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
     ]
 )

@@ -15,6 +15,36 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         return s
     }
 
+    /// The registry a reference without a domain names, as Docker spells it.
+    public static let defaultRegistry = "docker.io"
+
+    /// The registry host (and port), as Docker normalizes it: `docker.io` when the reference
+    /// names none, and `index.docker.io` is `docker.io` too.
+    public var registryHost: String {
+        guard let domain, domain != "index.docker.io" else { return Self.defaultRegistry }
+        return domain
+    }
+
+    /// The repository's full name on its registry: on `docker.io`, a one-component name is an
+    /// official image under `library/` (`busybox` is `library/busybox`).
+    public var repository: String {
+        registryHost == Self.defaultRegistry && !path.contains("/") ? "library/" + path : path
+    }
+
+    /// The reference as Docker normalizes it: registry and full repository spelled out, and the
+    /// tag `latest` when it names neither a tag nor a digest (`busybox` is
+    /// `docker.io/library/busybox:latest`). A digest is kept, and so is a tag beside it.
+    public var normalized: ImageReference {
+        var copy = self
+        copy.domain = registryHost
+        copy.path = repository
+        if tag == nil && digest == nil { copy.tag = "latest" }
+        return copy
+    }
+
+    /// The name without tag or digest, normalized: `docker.io/library/busybox`.
+    public var normalizedName: String { registryHost + "/" + repository }
+
     public struct ParseError: Error, CustomStringConvertible {
         public var description: String
     }

@@ -1,0 +1,83 @@
+#!/bin/bash
+# Pulling, berth against skopeo and podman, from Debian's registry (docker-registry) on
+# 127.0.0.1 inside a sandbox, every store on the same tmpfs: a 200 MB image of 5 gzip layers,
+# incompressible and compressible; then an image sharing 4 of its 5 layers with one already
+# present (the registry's log shows which blobs were fetched); then a no-op pull.
+#   benchmarks/pull.sh [N]      (default 3 runs each; the median is printed)
+source "$(dirname "$0")/common.sh"
+in_sandbox "$@"
+N=${1:-3}
+BERTH="$REPO/.build/release/berth"
+PORT=5055
+rm -rf "$WORK" && mkdir -p "$WORK/registry"
+cat >"$WORK/registry/config.yml" <<YML
+version: 0.1
+log: {level: info, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $WORK/registry/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$PORT}
+YML
+docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
+REGISTRY=$!
+trap 'kill $REGISTRY 2>/dev/null' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+
+make_image() { # NAME KIND SEED-OF-LAST-LAYER
+  python3 "$REPO/benchmarks/make-image.py" "$WORK/layout-$1" 5 40000000 "$2" "$3" >/dev/null
+  skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout-$1" "docker://127.0.0.1:$PORT/bench/$1:1"
+}
+echo "generating the images (5 x 40 MB layers each)..." >&2
+make_image random random a
+make_image text text a
+# Four layers in common with "text": the same seed for them, another for the last.
+python3 "$REPO/benchmarks/make-image.py" "$WORK/layout-shared" 5 40000000 text a >/dev/null
+python3 "$REPO/benchmarks/make-image.py" "$WORK/layout-shared-last" 1 40000000 text b >/dev/null
+python3 - "$WORK" <<'PY'
+# The shared image: the "text" image's first 4 layers and a new fifth.
+import json, shutil, sys, os, hashlib
+w = sys.argv[1]
+def load(layout):
+    index = json.load(open(f"{layout}/index.json"))
+    manifest = json.load(open(f"{layout}/blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+    config = json.load(open(f"{layout}/blobs/sha256/" + manifest["config"]["digest"][7:]))
+    return manifest, config
+m, c = load(f"{w}/layout-shared")
+m2, c2 = load(f"{w}/layout-shared-last")
+for blob in os.listdir(f"{w}/layout-shared-last/blobs/sha256"):
+    shutil.copy(f"{w}/layout-shared-last/blobs/sha256/{blob}", f"{w}/layout-shared/blobs/sha256/{blob}")
+m["layers"] = m["layers"][:4] + m2["layers"][:1]
+c["rootfs"]["diff_ids"] = c["rootfs"]["diff_ids"][:4] + c2["rootfs"]["diff_ids"][:1]
+def blob(data):
+    d = hashlib.sha256(data).hexdigest(); open(f"{w}/layout-shared/blobs/sha256/{d}", "wb").write(data); return d
+cb = json.dumps(c).encode(); m["config"]["digest"] = "sha256:" + blob(cb); m["config"]["size"] = len(cb)
+mb = json.dumps(m).encode()
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": m["mediaType"], "digest": "sha256:" + blob(mb), "size": len(mb)}]}, open(f"{w}/layout-shared/index.json", "w"))
+PY
+skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout-shared" "docker://127.0.0.1:$PORT/bench/shared:1"
+
+setup_podman
+REF=127.0.0.1:$PORT/bench
+berth_pull() { rm -rf "$WORK/berth-root"; BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/$1:1"; }
+skopeo_pull() { rm -rf "$WORK/skopeo"; skopeo copy -q --src-tls-verify=false "docker://$REF/$1:1" "oci:$WORK/skopeo:x"; }
+podman_pull() {
+  "${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true
+  "${PODMAN[@]}" pull -q --tls-verify=false "$REF/$1:1"
+}
+mbps() { awk -v ms="$1" 'BEGIN {printf "%.0f", 200 / (ms / 1000)}'; }
+echo "pull of a 200 MB image (5 layers), median of $N (ms, and MB/s of uncompressed data):"
+for kind in random text; do
+  b=$(median_ms "$N" berth_pull "$kind"); s=$(median_ms "$N" skopeo_pull "$kind"); p=$(median_ms "$N" podman_pull "$kind")
+  printf '  %-10s berth %7s (%4s MB/s)   skopeo copy %7s (%4s MB/s)   podman pull %7s (%4s MB/s)\n' \
+    "$kind" "$b" "$(mbps "$b")" "$s" "$(mbps "$s")" "$p" "$(mbps "$p")"
+done
+# The shared-layer pull: "text" is present, "shared" adds one layer.
+shared_berth() { BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/shared:1" && BERTH_ROOT=$WORK/berth-root "$BERTH" rmi "$REF/shared:1" >/dev/null && BERTH_ROOT=$WORK/berth-root "$BERTH" prune >/dev/null; }
+rm -rf "$WORK/berth-root"; BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/text:1"
+before=$(grep -c 'GET /v2/bench/shared/blobs' "$WORK/registry/log" || true)
+b=$(median_ms "$N" shared_berth)
+after=$(grep -c 'GET /v2/bench/shared/blobs' "$WORK/registry/log" || true)
+noop=$(median_ms "$N" env BERTH_ROOT="$WORK/berth-root" "$BERTH" pull -q "$REF/text:1")
+skopeo_shared() { skopeo copy -q --src-tls-verify=false "docker://$REF/shared:1" "oci:$WORK/skopeo-shared:x"; }
+rm -rf "$WORK/skopeo-shared"; skopeo copy -q --src-tls-verify=false "docker://$REF/text:1" "oci:$WORK/skopeo-shared:x"
+s=$(median_ms "$N" skopeo_shared)
+echo "  shared-layer pull: berth $b ms (blob GETs per pull: $(( (after - before) / N ))), skopeo $s ms; no-op berth pull $noop ms"
+echo "  limits here: see the issue (cp 2.5 GB/s, registry to curl 1.7 GB/s, sha256 1.4 GB/s, inflate ~1 GB/s)"
