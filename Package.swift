@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore",
+                "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore", "BerthRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

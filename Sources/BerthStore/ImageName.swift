@@ -6,10 +6,14 @@ public enum ImageName {
     /// The full name, or nil when `text` is no valid reference.
     public static func full(_ text: String) -> String? {
         guard let reference = try? ImageReference(parsing: text) else { return nil }
-        let domain = reference.domain ?? "docker.io"
-        let path = domain == "docker.io" && !reference.path.contains("/") ? "library/" + reference.path : reference.path
-        if let digest = reference.digest { return "\(domain)/\(path)@\(digest)" }
-        return "\(domain)/\(path):\(reference.tag ?? "latest")"
+        return full(reference)
+    }
+
+    /// The full name of a parsed reference: `name@digest` when it has a digest, else `name:tag`.
+    public static func full(_ reference: ImageReference) -> String {
+        let normalized = reference.normalized
+        if let digest = normalized.digest { return normalized.normalizedName + "@" + digest }
+        return normalized.normalizedName + ":" + (normalized.tag ?? "latest")
     }
 
     /// As `docker images` shows it: docker.io/library/ left out.

@@ -68,14 +68,14 @@ final class TarWriter {
     /// A regular file of `size` bytes whose content `fill` writes through the function it is
     /// given, in chunks.
     func addFile(
-        _ name: String, size: Int64,
+        _ name: String, size: Int64, mode: UInt32 = 0o644,
         _ fill: ((UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) -> Void
     ) throws(StoreError) {
         guard let entry = archive_entry_new() else { throw StoreError("libarchive: out of memory") }
         defer { archive_entry_free(entry) }
         archive_entry_set_pathname(entry, name)
         archive_entry_set_filetype(entry, 0o100000)  // AE_IFREG, a macro Swift cannot import
-        archive_entry_set_perm(entry, 0o644)
+        archive_entry_set_perm(entry, mode)
         archive_entry_set_size(entry, size)
         guard archive_write_header(archive, entry) == ARCHIVE_OK else {
             throw StoreError("cannot write \(name) to \(path): \(TarReader.message(archive))")
@@ -90,8 +90,8 @@ final class TarWriter {
         guard written == size else { throw StoreError("\(name): wrote \(written) bytes of \(size)") }
     }
 
-    func addFile(_ name: String, bytes: [UInt8]) throws(StoreError) {
-        try addFile(name, size: Int64(bytes.count)) { (write) throws(StoreError) in
+    func addFile(_ name: String, bytes: [UInt8], mode: UInt32 = 0o644) throws(StoreError) {
+        try addFile(name, size: Int64(bytes.count), mode: mode) { (write) throws(StoreError) in
             var failure: StoreError?
             bytes.withUnsafeBytes { buffer in
                 do throws(StoreError) { try write(buffer) } catch { failure = error }

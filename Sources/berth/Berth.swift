@@ -12,7 +12,8 @@ struct Berth: ParsableCommand {
             """,
         subcommands: [
             Run.self, Create.self, Start.self, Restart.self, Attach.self, Exec.self, Ps.self, Logs.self,
-            Inspect.self, Stop.self, Kill.self, Rm.self, Images.self, Tag.self, Rmi.self, ImageCommand.self, Load.self,
+            Inspect.self, Stop.self, Kill.self, Rm.self, Pull.self, Push.self, Images.self, Tag.self, Rmi.self,
+            ImageCommand.self, Load.self,
             Save.self, Prune.self,
             Volume.self, Validate.self,
         ]

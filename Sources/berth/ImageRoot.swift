@@ -12,9 +12,15 @@ extension ContainerFlags {
         do {
             let lock = try StoreLock(root: root, .shared)
             let store = ImageStore(root: root)
-            guard let entry = try findImage(store, reference) else {
-                die(125, "Unable to find image '\(reference)' locally (berth pull it, or berth load it)")
+            var found = pull == "always" ? nil : try findImage(store, reference)
+            if found == nil {
+                guard pull != "never" else {
+                    die(125, "Unable to find image '\(reference)' locally (and --pull never)")
+                }
+                if pull == "missing" { warn("Unable to find image '\(reference)' locally") }
+                found = try pullImage(reference, root: root, platform: .current, quiet: false)
             }
+            guard let entry = found else { die(125, "Unable to find image '\(reference)'") }
             let image = try store.image(entry)
             let lowerDirs = try Snapshotter(root: root).prepare(image, content: store.content)
             let imageRoot = RootFilesystem.ImageRoot(

@@ -74,6 +74,7 @@ struct ContainerFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Run on this directory (used read-only) instead of an image.", valueName: "dir"))
     var rootfs: String?
 
+    @Option(help: "Pull the image: missing (when not in the store), always, or never.") var pull = "missing"
     @Option(help: "A name for the container (default: a random one).") var name: String?
     @Flag(help: "Remove the container when it exits.") var rm = false
     @Flag(name: .shortAndLong, help: "Keep stdin open and pass it to the container.") var interactive = false
@@ -124,6 +125,9 @@ struct ContainerFlags: ParsableArguments {
     /// The flags as a spec document, decoded by the same code as spec files.
     func buildSpec() -> ContainerSpec {
         guard rootfs != nil || image != nil else { die(125, "give an image to run, or --rootfs DIR") }
+        guard ["missing", "always", "never"].contains(pull) else {
+            die(125, "invalid --pull \(pull): expected missing, always or never")
+        }
         // A --rootfs directory stands in for an image; the spec rules still want one.
         var doc: [String: Any] = ["image": image ?? "rootfs"]
         if let name { doc["name"] = name }

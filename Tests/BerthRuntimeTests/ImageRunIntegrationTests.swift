@@ -69,7 +69,7 @@ import Testing
         #expect(try CLI.berth(["ps", "-a"]).out.contains("test/app"))
         #expect(try CLI.berth(["rm", a, b]).status == 0)
         // An image that is not in the store: Docker's words.
-        let missing = try CLI.berth(["run", "--rm", "example.com/none:1"])
+        let missing = try CLI.berth(["run", "--rm", "--pull", "never", "example.com/none:1"])
         #expect(missing.status == 125 && missing.err.contains("Unable to find image"))
         // Once nothing names it and no container uses it, prune takes its blobs and layers.
         #expect(try CLI.berth(["rmi", image]).status == 0)
