@@ -106,7 +106,7 @@ extension ImageArchive {
         let writer = try store.content.ingest(expected: diffID)
         guard let archive = archive_read_new() else { throw StoreError("libarchive: out of memory") }
         defer { archive_read_free(archive) }
-        archive_read_support_filter_all(archive)
+        Archive.supportCompression(archive)
         archive_read_support_format_raw(archive)
         var entry: OpaquePointer?
         guard archive_read_open_filename(archive, store.content.path(digest), 1 << 20) == ARCHIVE_OK,

@@ -195,10 +195,18 @@ final class DecompressedSource {
 }
 
 enum Archive {
+    /// gzip and zstd, decoded in process. Never `archive_read_support_filter_all`: some of its
+    /// filters run an external program (lrzip, lzop, grzip), which an image must not be able to
+    /// make berth run. A plain tar needs no filter.
+    static func supportCompression(_ archive: OpaquePointer) {
+        archive_read_support_filter_gzip(archive)
+        archive_read_support_filter_zstd(archive)
+    }
+
     /// A blob opened as one stream of decompressed bytes (any of libarchive's filters).
     static func openRaw(_ path: String) throws(StoreError) -> (archive: OpaquePointer, Void) {
         guard let archive = archive_read_new() else { throw StoreError("libarchive: out of memory") }
-        archive_read_support_filter_all(archive)
+        Archive.supportCompression(archive)
         archive_read_support_format_raw(archive)
         var entry: OpaquePointer?
         guard archive_read_open_filename(archive, path, 1 << 20) == ARCHIVE_OK,

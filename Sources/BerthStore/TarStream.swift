@@ -18,7 +18,7 @@ struct TarReader {
         defer { archive_read_free(archive) }
         archive_read_support_format_tar(archive)
         archive_read_support_format_gnutar(archive)
-        archive_read_support_filter_all(archive)
+        Archive.supportCompression(archive)
         guard archive_read_open_filename(archive, path, 1 << 20) == ARCHIVE_OK else {
             throw StoreError("cannot read \(path): \(message(archive))")
         }

@@ -12,18 +12,7 @@ import Testing
     static let berth = packageRoot + "/.build/debug/berth"
 
     static func berth(_ root: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: berth)
-        p.arguments = ["--root", root] + args
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try Command.run(berth, ["--root", root] + args)
     }
 
     /// An image that runs: busybox as /bin/sh and /bin/busybox, plus a passwd, in one plain-tar

@@ -12,21 +12,7 @@ import Testing
     /// Runs berth to completion; returns its status and output.
     @discardableResult
     static func berth(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: berth)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["BERTH_ROOT"] = root
-        p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try Command.run(berth, args, environment: ["BERTH_ROOT": root])
     }
 
     static func waitUntil(_ condition: () throws -> Bool) throws -> Bool {

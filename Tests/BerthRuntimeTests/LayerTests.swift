@@ -28,12 +28,18 @@ import Testing
     static func dir(_ path: String) -> Entry { Entry(path: path, type: 0o040000, mode: 0o755) }
 
     /// A layer blob (gzip unless `gzip` is false) in `store`.
-    static func layer(_ entries: [Entry], store: ContentStore, gzip: Bool = true) throws -> (Descriptor, Digest) {
+    static func layer(_ entries: [Entry], store: ContentStore, gzip: Bool = true, zstd: Bool = false) throws
+        -> (Descriptor, Digest)
+    {
         let path = ImageArchiveTests.temp("layer") + ".tar"
         defer { unlink(path) }
         let archive = try #require(archive_write_new())
         archive_write_set_format_pax(archive)
-        if gzip { archive_write_add_filter_gzip(archive) }
+        if zstd {
+            archive_write_add_filter_zstd(archive)
+        } else if gzip {
+            archive_write_add_filter_gzip(archive)
+        }
         #expect(archive_write_open_filename(archive, path) == ARCHIVE_OK)
         for e in entries {
             let entry = archive_entry_new()
@@ -116,6 +122,16 @@ import Testing
         #expect(Self.xattr(dir + "/etc/tagged", "user.color") == "blue")
         #expect(Self.xattr(dir + "/etc/tagged", "trusted.overlay.opaque") == nil)
         #expect(Self.xattr(dir + "/etc/tagged", "trusted.overlay.redirect") == nil)
+    }
+
+    @Test func zstdLayersUnpackToo() throws {
+        let root = ImageArchiveTests.temp("zstd")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ContentStore(root: root)
+        let (layer, plain) = try Self.layer([Self.file("etc/z", "zstd\n")], store: store, zstd: true)
+        try FileManager.default.createDirectory(atPath: root + "/fs", withIntermediateDirectories: true)
+        #expect(try LayerUnpacker(blob: store.path(layer.digest), destination: root + "/fs").unpack() == plain)
+        #expect(try String(contentsOfFile: root + "/fs/etc/z", encoding: .utf8) == "zstd\n")
     }
 
     @Test func whiteoutsBecomeOverlayWhiteouts() throws {

@@ -18,25 +18,9 @@ import Testing
     static func berth(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         try #require(
             binaryExists, "\(binary) is missing: run `swift build` first (required by BERTH_REQUIRE_INTEGRATION=1)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["BERTH_SPEC_PATH"] = nil
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read before waiting, so a large output cannot fill the pipe and block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        let result = try Command.run(
+            binary, arguments, environment: ["BERTH_SPEC_PATH": nil].merging(environment.mapValues { $0 }) { $1 })
+        return Run(status: result.status, stdout: result.out, stderr: result.err)
     }
 
     static let enabled = binaryExists || Integration.required
