@@ -9,7 +9,8 @@ in_sandbox "$@"
 N=${1:-3}
 BERTH="$REPO/.build/release/berth"
 PORT=5055
-rm -rf "$WORK" && mkdir -p "$WORK/registry"
+make_rootfs # (and a fresh $WORK) for podman's store setup
+mkdir -p "$WORK/registry"
 cat >"$WORK/registry/config.yml" <<YML
 version: 0.1
 log: {level: info, accesslog: {disabled: false}}
