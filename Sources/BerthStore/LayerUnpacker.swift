@@ -33,7 +33,7 @@ struct LayerUnpacker {
         let root = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw StoreError.system("cannot open", destination) }
         defer { close(root) }
-        var directoryTimes: [([String], timespec)] = []
+        var directoryTimes: [([[UInt8]], timespec)] = []
         var entry: OpaquePointer?
         while true {
             let r = archive_read_next_header(tar, &entry)
@@ -50,31 +50,36 @@ struct LayerUnpacker {
             guard let parent = try? Paths.parent(root, components, create: false) else { continue }
             defer { if parent != root { close(parent) } }
             var times = [time, time]
-            _ = utimensat(parent, components.last ?? ".", &times, AT_SYMLINK_NOFOLLOW)
+            _ = Paths.withCName(components.last ?? [0x2E]) { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }
         }
         return source.hasher.finalize()
     }
 
     private func extract(
-        _ entry: OpaquePointer, from tar: OpaquePointer, root: Int32, directoryTimes: inout [([String], timespec)]
+        _ entry: OpaquePointer, from tar: OpaquePointer, root: Int32, directoryTimes: inout [([[UInt8]], timespec)]
     ) throws(StoreError) {
-        let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let components = try Paths.components(path)
+        // Names are bytes: an image may hold names that are not UTF-8, and they must stay as they are.
+        let pathBytes = Paths.bytes(archive_entry_pathname(entry))
+        let path = String(decoding: pathBytes, as: UTF8.self)
+        let components = try Paths.components(pathBytes)
         guard let name = components.last else { return }  // "./" itself: the layer's root
         let parent = try Paths.parent(root, Array(components.dropLast()), create: true, entry: path)
         defer { if parent != root { close(parent) } }
 
-        if name == ".wh..wh..opq" {
-            guard lsetxattr(Paths.procPath(parent, "."), "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+        if name == Array(".wh..wh..opq".utf8) {
+            guard lsetxattr(Paths.procPath(parent, [UInt8(ascii: ".")]), "trusted.overlay.opaque", "y", 1, 0) == 0
+            else {
                 throw StoreError.system("cannot mark as opaque", path)
             }
             return
         }
-        if name.hasPrefix(".wh.") {
-            let hidden = String(name.dropFirst(4))
-            guard !hidden.isEmpty, hidden != ".", hidden != ".." else { throw StoreError("invalid whiteout \(path)") }
+        if name.starts(with: Array(".wh.".utf8)) {
+            let hidden = Array(name.dropFirst(4))
+            guard !hidden.isEmpty, hidden != [0x2E], hidden != [0x2E, 0x2E] else {
+                throw StoreError("invalid whiteout \(path)")
+            }
             try Paths.remove(parent, hidden)
-            guard mknodat(parent, hidden, S_IFCHR | 0o000, berth_makedev(0, 0)) == 0 else {
+            guard Paths.withCName(hidden, { mknodat(parent, $0, S_IFCHR | 0o000, berth_makedev(0, 0)) }) == 0 else {
                 throw StoreError.system("cannot create the whiteout", path)
             }
             return
@@ -83,50 +88,60 @@ struct LayerUnpacker {
         let mode = archive_entry_mode(entry)
         let type = mode & S_IFMT
         var st = stat()
-        let exists = fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        let exists = Paths.withCName(name) { fstatat(parent, $0, &st, AT_SYMLINK_NOFOLLOW) } == 0
         // A later entry replaces an earlier one, except that a directory stays a directory.
         if exists && !(type == S_IFDIR && st.st_mode & S_IFMT == S_IFDIR) { try Paths.remove(parent, name) }
 
-        if let target = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
+        if let hardlink = archive_entry_hardlink(entry) {
+            let target = Paths.bytes(hardlink)
             let targetComponents = try Paths.components(target)
             guard let targetName = targetComponents.last else { throw StoreError("\(path): a hard link to the root") }
             let targetParent = try Paths.parent(root, Array(targetComponents.dropLast()), create: false, entry: path)
             defer { if targetParent != root { close(targetParent) } }
-            guard linkat(targetParent, targetName, parent, name, 0) == 0 else {
-                throw StoreError.system("cannot link \(path) to", target)
+            let linked = Paths.withCName(targetName) { t in
+                Paths.withCName(name) { linkat(targetParent, t, parent, $0, 0) }
+            }
+            guard linked == 0 else {
+                throw StoreError.system("cannot link \(path) to", String(decoding: target, as: UTF8.self))
             }
             return
         }
         switch type {
         case S_IFDIR:
             if !exists {
-                guard mkdirat(parent, name, 0o700) == 0 else { throw StoreError.system("cannot create", path) }
+                guard Paths.withCName(name, { mkdirat(parent, $0, 0o700) }) == 0 else {
+                    throw StoreError.system("cannot create", path)
+                }
             }
         case S_IFREG:
-            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            let fd = Paths.withCName(name) {
+                openat(parent, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            }
             guard fd >= 0 else { throw StoreError.system("cannot create", path) }
             defer { close(fd) }
             try Archive.copyData(tar, to: fd, entry: path)
         case S_IFLNK:
-            let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
-            guard symlinkat(target, parent, name) == 0 else { throw StoreError.system("cannot create", path) }
+            let target = Paths.bytes(archive_entry_symlink(entry))
+            let made = Paths.withCName(target) { t in Paths.withCName(name) { symlinkat(t, parent, $0) } }
+            guard made == 0 else { throw StoreError.system("cannot create", path) }
         case S_IFCHR, S_IFBLK, S_IFIFO:
             let device = berth_makedev(
                 UInt32(archive_entry_rdevmajor(entry)), UInt32(archive_entry_rdevminor(entry)))
-            guard mknodat(parent, name, type | (mode & 0o7777), type == S_IFIFO ? 0 : device) == 0 else {
-                throw StoreError.system("cannot create", path)
+            let made = Paths.withCName(name) {
+                mknodat(parent, $0, type | (mode & 0o7777), type == S_IFIFO ? 0 : device)
             }
+            guard made == 0 else { throw StoreError.system("cannot create", path) }
         default:
             return  // sockets and the like have no place in a layer
         }
         // Owner first: a change of owner clears the setuid and setgid bits.
         let uid = UInt32(truncatingIfNeeded: archive_entry_uid(entry))
         let gid = UInt32(truncatingIfNeeded: archive_entry_gid(entry))
-        guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+        guard Paths.withCName(name, { fchownat(parent, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }) == 0 else {
             throw StoreError.system("cannot set the owner of", path)
         }
         if type != S_IFLNK {
-            guard fchmodat(parent, name, mode & 0o7777, 0) == 0 else {
+            guard Paths.withCName(name, { fchmodat(parent, $0, mode & 0o7777, 0) }) == 0 else {
                 throw StoreError.system("cannot set the mode of", path)
             }
         }
@@ -136,11 +151,11 @@ struct LayerUnpacker {
             directoryTimes.append((components, time))
         } else {
             var times = [time, time]
-            _ = utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW)
+            _ = Paths.withCName(name) { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }
         }
     }
 
-    private func setXattrs(_ entry: OpaquePointer, parent: Int32, name: String, path: String) throws(StoreError) {
+    private func setXattrs(_ entry: OpaquePointer, parent: Int32, name: [UInt8], path: String) throws(StoreError) {
         guard archive_entry_xattr_reset(entry) > 0 else { return }
         var key: UnsafePointer<CChar>?
         var value: UnsafeRawPointer?
@@ -240,29 +255,46 @@ enum Archive {
     }
 }
 
-/// Paths inside a layer, resolved by descriptor, never through a symbolic link.
+/// Paths inside a layer, resolved by descriptor, never through a symbolic link. Names are bytes.
 enum Paths {
+    static func bytes(_ cString: UnsafePointer<CChar>?) -> [UInt8] {
+        guard let cString else { return [] }
+        return Array(
+            UnsafeBufferPointer(
+                start: UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self), count: strlen(cString)))
+    }
+
+    static func withCName<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+        (name + [0]).withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { body($0) }
+        }
+    }
+
     /// The components of an entry's path; absolute paths and `..` are refused.
-    static func components(_ path: String) throws(StoreError) -> [String] {
-        guard !path.hasPrefix("/") else { throw StoreError("refused tar entry \(path): an absolute path") }
-        let parts = path.split(separator: "/").map(String.init).filter { $0 != "." }
-        guard !parts.contains("..") else { throw StoreError("refused tar entry \(path): a path that leaves the layer") }
+    static func components(_ path: [UInt8]) throws(StoreError) -> [[UInt8]] {
+        let shown = String(decoding: path, as: UTF8.self)
+        guard path.first != UInt8(ascii: "/") else { throw StoreError("refused tar entry \(shown): an absolute path") }
+        let parts = path.split(separator: UInt8(ascii: "/")).map(Array.init).filter { $0 != [0x2E] }
+        guard !parts.contains([0x2E, 0x2E]) else {
+            throw StoreError("refused tar entry \(shown): a path that leaves the layer")
+        }
         return parts
     }
 
     /// The directory `components` below `root`, opened one component at a time with O_NOFOLLOW,
     /// created (0755) where missing when asked. The caller closes it unless it is `root`.
-    static func parent(_ root: Int32, _ components: [String], create: Bool, entry: String = "")
+    static func parent(_ root: Int32, _ components: [[UInt8]], create: Bool, entry: String = "")
         throws(StoreError) -> Int32
     {
         var fd = root
         for component in components {
-            var next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+            var next = withCName(component) { openat(fd, $0, flags) }
             if next < 0 && errno == ENOENT && create {
-                if mkdirat(fd, component, 0o755) != 0 && errno != EEXIST {
+                if withCName(component, { mkdirat(fd, $0, 0o755) }) != 0 && errno != EEXIST {
                     throw StoreError.system("cannot create the folders of", entry)
                 }
-                next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                next = withCName(component) { openat(fd, $0, flags) }
             }
             let failure = errno
             if fd != root { close(fd) }
@@ -278,28 +310,31 @@ enum Paths {
     }
 
     /// Removes what is at `name` (a whole tree for a directory).
-    static func remove(_ parent: Int32, _ name: String) throws(StoreError) {
-        if unlinkat(parent, name, 0) == 0 || errno == ENOENT { return }
-        guard errno == EISDIR else { throw StoreError.system("cannot replace", name) }
-        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError.system("cannot open", name) }
-        var children: [String] = []
+    static func remove(_ parent: Int32, _ name: [UInt8]) throws(StoreError) {
+        let shown = String(decoding: name, as: UTF8.self)
+        if withCName(name, { unlinkat(parent, $0, 0) }) == 0 || errno == ENOENT { return }
+        guard errno == EISDIR else { throw StoreError.system("cannot replace", shown) }
+        let fd = withCName(name) { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw StoreError.system("cannot open", shown) }
+        var children: [[UInt8]] = []
         if let dir = fdopendir(dup(fd)) {
             while let item = readdir(dir) {
-                let child = withUnsafeBytes(of: item.pointee.d_name) {
-                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if child != "." && child != ".." { children.append(child) }
+                let child = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                if child != [0x2E] && child != [0x2E, 0x2E] { children.append(child) }
             }
             closedir(dir)
         }
         for child in children { try remove(fd, child) }
         close(fd)
-        guard unlinkat(parent, name, AT_REMOVEDIR) == 0 else { throw StoreError.system("cannot replace", name) }
+        guard withCName(name, { unlinkat(parent, $0, AT_REMOVEDIR) }) == 0 else {
+            throw StoreError.system("cannot replace", shown)
+        }
     }
 
     /// A path naming `name` in the directory `fd` without resolving anything above it again.
-    static func procPath(_ fd: Int32, _ name: String) -> String { "/proc/self/fd/\(fd)/\(name)" }
+    static func procPath(_ fd: Int32, _ name: [UInt8]) -> [CChar] {
+        (Array("/proc/self/fd/\(fd)/".utf8) + name + [0]).map { CChar(bitPattern: $0) }
+    }
 }
 
 extension LayerUnpacker {

@@ -92,7 +92,7 @@ public struct Snapshotter: Sendable {
         let parent = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { return }
         defer { close(parent) }
-        try? Paths.remove(parent, (path as NSString).lastPathComponent)
+        try? Paths.remove(parent, Array((path as NSString).lastPathComponent.utf8))
     }
 
     /// Removes every snapshot not in `keep`, every interrupted unpack, and links to nothing.

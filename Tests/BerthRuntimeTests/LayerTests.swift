@@ -14,6 +14,8 @@ import Testing
         var content = ""
         /// Bytes instead of `content` (a binary).
         var binary: [UInt8]?
+        /// Bytes instead of `path` (a name that is not UTF-8).
+        var pathBytes: [UInt8]?
         var link: String?
         var hardlink: String?
         var uid: Int64 = 0
@@ -43,7 +45,11 @@ import Testing
         #expect(archive_write_open_filename(archive, path) == ARCHIVE_OK)
         for e in entries {
             let entry = archive_entry_new()
-            archive_entry_set_pathname(entry, e.path)
+            if let bytes = e.pathBytes {
+                Paths.withCName(bytes) { archive_entry_set_pathname(entry, $0) }
+            } else {
+                archive_entry_set_pathname(entry, e.path)
+            }
             archive_entry_set_uid(entry, e.uid)
             archive_entry_set_gid(entry, e.gid)
             archive_entry_set_mtime(entry, 1_700_000_000, 0)
@@ -58,7 +64,9 @@ import Testing
                 archive_entry_set_size(entry, e.type == 0o100000 ? Int64((e.binary ?? Array(e.content.utf8)).count) : 0)
             }
             for (key, value) in e.xattrs { archive_entry_xattr_add_entry(entry, key, value, value.utf8.count) }
-            #expect(archive_write_header(archive, entry) == ARCHIVE_OK)
+            // A name that is not UTF-8 is written as bytes, with a warning.
+            let written = archive_write_header(archive, entry)
+            #expect(written == ARCHIVE_OK || written == ARCHIVE_WARN)
             if e.type == 0o100000 && e.hardlink == nil {
                 _ = (e.binary ?? Array(e.content.utf8)).withUnsafeBytes {
                     archive_write_data(archive, $0.baseAddress, $0.count)
@@ -122,6 +130,22 @@ import Testing
         #expect(Self.xattr(dir + "/etc/tagged", "user.color") == "blue")
         #expect(Self.xattr(dir + "/etc/tagged", "trusted.overlay.opaque") == nil)
         #expect(Self.xattr(dir + "/etc/tagged", "trusted.overlay.redirect") == nil)
+    }
+
+    @Test func namesThatAreNotUTF8StayAsTheyAre() throws {
+        var odd = Self.file("", "odd")
+        odd.pathBytes = Array("etc/f".utf8) + [0xFF, 0xFE] + Array("o".utf8)
+        let (dir, _, _) = try Self.unpack([Self.dir("etc"), odd])
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        let etc = open(dir + "/etc", O_RDONLY | O_DIRECTORY)
+        defer { close(etc) }
+        var names: [[UInt8]] = []
+        let listing = try #require(fdopendir(dup(etc)))
+        while let item = readdir(listing) {
+            names.append(withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) })
+        }
+        closedir(listing)
+        #expect(names.contains(Array("f".utf8) + [0xFF, 0xFE] + Array("o".utf8)))
     }
 
     @Test func zstdLayersUnpackToo() throws {
