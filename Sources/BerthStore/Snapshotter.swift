@@ -43,7 +43,15 @@ public struct Snapshotter: Sendable {
         return chains.reversed().map { links + "/" + Self.shortName($0) }
     }
 
-    private func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, content: ContentStore) throws(StoreError) {
+    /// Unpacks one layer of a stack (its chain ID names it) unless it is there already. Layers
+    /// are independent in overlay form, so a pull unpacks each as soon as its blob is stored,
+    /// several at once; `prepare` then finds them.
+    public func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, content: ContentStore)
+        throws(StoreError)
+    {
+        if contains(chain) { return }
+        try FileManagerShim.makeDirectory(directory)
+        try FileManagerShim.makeDirectory(links)
         let lockPath = directory + "/" + chain.hex + ".lock"
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw StoreError.system("cannot open", lockPath) }

@@ -23,17 +23,37 @@ func pullImage(_ text: String, root: String, platform: Platform, quiet: Bool) th
     let renderer = ProgressRenderer(interactive: quiet ? false : nil)
     let content = store.content
     let insecure = insecureRegistries()
+    let snapshots = Snapshotter(root: root)
+    // Each layer is unpacked as soon as its blob is stored, beside the downloads still running;
+    // `prepare` below unpacks what this missed (and reports its error).
+    let unpacking = DispatchGroup()
     let image = try blockOn {
         try await RegistryClient.with(store: content, insecure: insecure) { client in
-            try await client.pull(reference, platform: platform, progress: { renderer.update($0) })
+            let image = try await client.resolve(reference, platform: platform)
+            let diffIDs = image.config.rootfs.diffIDs
+            let chains = ChainID.chain(diffIDs)
+            let layers = image.manifest.layers
+            try await client.fetchBlobs(layers, endpoint: client.endpoint(reference.normalized)) { progress in
+                renderer.update(progress)
+                guard progress.phase == .done || progress.phase == .alreadyPresent, diffIDs.count == layers.count
+                else { return }
+                for index in layers.indices where layers[index].digest == progress.digest {
+                    DispatchQueue.global().async(group: unpacking) {
+                        try? snapshots.unpack(
+                            layers[index], diffID: diffIDs[index], chain: chains[index], content: content)
+                    }
+                }
+            }
+            return image
         }
     }
+    unpacking.wait()
     renderer.finish()
     let name = ImageName.full(reference)
     try store.tag(name: name, manifest: image.manifestDescriptor, index: image.indexDescriptor)
     guard let entry = try store.find(name) else { throw StoreError("the image \(name) was not recorded") }
     // Unpacked now, as docker pull does, so the first run starts at once.
-    _ = try Snapshotter(root: root).prepare(try store.image(entry), content: content)
+    _ = try snapshots.prepare(try store.image(entry), content: content)
     return entry
 }
 
