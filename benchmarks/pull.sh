@@ -19,7 +19,7 @@ http: {addr: 127.0.0.1:$PORT}
 YML
 docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
 REGISTRY=$!
-trap 'kill $REGISTRY 2>/dev/null' EXIT
+trap 'kill $REGISTRY 2>/dev/null; umount -R "$WORK/skopeo/root/overlay" 2>/dev/null' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 
 make_image() { # NAME KIND SEED-OF-LAST-LAYER
@@ -61,8 +61,13 @@ berth_pull() { rm -rf "$WORK/berth-root"; BERTH_ROOT=$WORK/berth-root "$BERTH" p
 # skopeo into containers-storage (overlay, on the same tmpfs): it unpacks the layers, as berth
 # and podman do.
 STORAGE="containers-storage:[overlay@$WORK/skopeo/root+$WORK/skopeo/run]"
-skopeo_pull() {
+# containers-storage keeps its overlay directory bind-mounted on itself: unmount, then remove.
+skopeo_clean() {
+  umount -R "$WORK/skopeo/root/overlay" 2>/dev/null || true
   rm -rf "$WORK/skopeo"
+}
+skopeo_pull() {
+  skopeo_clean
   skopeo copy -q --src-tls-verify=false "docker://$REF/$1:1" "${STORAGE}bench/$1:1"
 }
 podman_pull() {
@@ -88,7 +93,7 @@ skopeo_shared() {
   podman --root "$WORK/skopeo/root" --runroot "$WORK/skopeo/run" --storage-driver overlay --events-backend none \
     rmi -f bench/shared:1 >/dev/null 2>&1 || true
 }
-rm -rf "$WORK/skopeo"; skopeo copy -q --src-tls-verify=false "docker://$REF/text:1" "${STORAGE}bench/text:1"
+skopeo_clean; skopeo copy -q --src-tls-verify=false "docker://$REF/text:1" "${STORAGE}bench/text:1"
 s=$(median_ms "$N" skopeo_shared)
 echo "  shared-layer pull: berth $b ms (blob GETs per pull: $(( (after - before) / N ))), skopeo $s ms; no-op berth pull $noop ms"
 echo "  limits here: see the issue (cp 2.5 GB/s, registry to curl 1.7 GB/s, sha256 1.4 GB/s, inflate ~1 GB/s)"
