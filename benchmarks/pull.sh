@@ -19,7 +19,7 @@ http: {addr: 127.0.0.1:$PORT}
 YML
 docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
 REGISTRY=$!
-trap 'kill $REGISTRY 2>/dev/null; umount -R "$WORK/skopeo/root/overlay" 2>/dev/null' EXIT
+trap 'kill $REGISTRY 2>/dev/null; umount -R "$WORK/skopeo/root/overlay" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 
 make_image() { # NAME KIND SEED-OF-LAST-LAYER
