@@ -24,7 +24,15 @@ struct SupervisorConfig {
         c.set("NAME", spec.name)
         c.set("IMAGE", spec.image?.description ?? "")
         c.set("STATE", layout.stateFile)
-        for dir in lowerDirs { c.set("LOWER", dir) }
+        // An image's layers are links in ROOT/l/: named relative to ROOT (the supervisor mounts
+        // from there), a stack of 128 layers still fits the one page mount options may take.
+        let base = layout.root + "/l/"
+        if !lowerDirs.isEmpty && lowerDirs.allSatisfy({ $0.hasPrefix(base) }) {
+            c.set("LOWERBASE", layout.root)
+            for dir in lowerDirs { c.set("LOWER", String(dir.dropFirst(layout.root.count + 1))) }
+        } else {
+            for dir in lowerDirs { c.set("LOWER", dir) }
+        }
         c.set("UPPER", layout.upper)
         c.set("WORK", layout.work)
         c.set("MERGED", layout.merged)

@@ -55,6 +55,7 @@ static int apply(struct config *c, char *key, char *value) {
     else if (!strcmp(key, "CWD")) c->cwd = value;
     else if (!strcmp(key, "SECCOMP")) c->seccomp_path = *value ? value : NULL;
     else if (!strcmp(key, "LOWER")) PUSH(c->lower, c->nlower, MAX_LIST, value);
+    else if (!strcmp(key, "LOWERBASE")) c->lower_base = value;
     else if (!strcmp(key, "UPPER")) c->upper = value;
     else if (!strcmp(key, "WORK")) c->work = value;
     else if (!strcmp(key, "MERGED")) c->merged = value;

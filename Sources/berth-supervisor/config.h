@@ -28,6 +28,7 @@ struct config {
     const char *id, *name, *image, *state_path, *hostname, *cwd, *seccomp_path;
     const char *lower[MAX_LIST];
     size_t nlower;
+    const char *lower_base; /* the folder LOWER paths are relative to (berth's root), or NULL */
     const char *upper, *work, *merged;
     bool readonly_rootfs, host_network, no_new_privileges, init, tty;
     bool open_stdin;       /* keep the container's stdin open for attached clients (-i) */

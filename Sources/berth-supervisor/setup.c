@@ -390,6 +390,9 @@ void container_main(const struct config *c, int error_fd, int proceed_fd, const 
     n += (size_t)snprintf(options + n, sizeof options - n,
                           ",upperdir=%s,workdir=%s,redirect_dir=off,index=off,metacopy=off", c->upper, c->work);
     if (n >= sizeof options) die_with(125, ENAMETOOLONG, "overlay options do not fit one page");
+    /* Relative layer names resolve from here (this process's own working directory: it has one
+     * thread); the root's pivot later leaves it. */
+    if (c->lower_base) CHECK(chdir(c->lower_base), "cannot enter %s", c->lower_base);
     CHECK(mount("overlay", c->merged, "overlay", 0, options), "cannot mount the root filesystem overlay");
     int rootfd = open(c->merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die_with(125, errno, "cannot open %s", c->merged);

@@ -11,7 +11,7 @@ import Testing
 
     /// busybox (as a file per tool: hard links) and a passwd in one layer; a config file in a
     /// second; the image's defaults in its config.
-    static func makeImage(name: String) throws {
+    static func makeImage(name: String, extraLayers: Int = 0) throws {
         let store = ImageStore(root: CLI.root)
         var base: [LayerTests.Entry] = [LayerTests.dir("bin"), LayerTests.dir("etc"), LayerTests.dir("srv")]
         base.append(try busyboxEntry())
@@ -22,6 +22,10 @@ import Testing
         base.append(LayerTests.file("etc/group", "root:x:0:\napp:x:100:\n"))
         let first = try LayerTests.layer(base, store: store.content)
         let second = try LayerTests.layer([LayerTests.file("srv/message", "from the image\n")], store: store.content)
+        var more: [(Descriptor, Digest)] = []
+        for n in 0..<extraLayers {
+            more.append(try LayerTests.layer([LayerTests.file("deep/\(n)", "\(n)")], store: store.content, gzip: false))
+        }
         var settings = ImageConfig.Config()
         settings.cmd = ["sh", "-c", "cat message; echo $GREETING; id -u; pwd"]
         settings.env = ["PATH=/bin", "GREETING=hello"]
@@ -29,12 +33,12 @@ import Testing
         settings.user = "app"
         let config = ImageConfig(
             architecture: Platform.current.architecture, config: settings,
-            rootfs: ImageConfig.RootFS(diffIDs: [first.1, second.1]))
+            rootfs: ImageConfig.RootFS(diffIDs: [first.1, second.1] + more.map(\.1)))
         let configBytes = Array(try JSONEncoder().encode(config))
         let configDigest = try store.content.write(configBytes)
         let manifest = Manifest(
             config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configBytes.count)),
-            layers: [first.0, second.0])
+            layers: [first.0, second.0] + more.map(\.0))
         let bytes = Array(try JSONEncoder().encode(manifest))
         let digest = try store.content.write(bytes)
         try store.tag(
@@ -75,5 +79,16 @@ import Testing
         #expect(try CLI.berth(["rmi", image]).status == 0)
         let pruned = try CLI.berth(["prune"]).out
         #expect(pruned.contains("and 2 unpacked layers"))
+    }
+
+    /// 130 layers, Docker's limit and more: named relative to berth's root, the overlay's lower
+    /// layers fit the one page of mount options (absolute, they would take 4.8 KB here).
+    @Test(.integration) func aDeepStackOfLayersMounts() throws {
+        try Integration.check()
+        let image = "example.com/test/deep:\(UInt32.random(in: 0...UInt32.max))"
+        try Self.makeImage(name: image, extraLayers: 128)
+        let run = try CLI.berth(["run", "--rm", image, "sh", "-c", "ls /deep | wc -l; cat /deep/127"])
+        #expect(run.status == 0 && run.out == "128\n127")
+        #expect(try CLI.berth(["rmi", image]).status == 0)
     }
 }
