@@ -101,4 +101,30 @@ import Testing
         #expect(try Self.berth(target, ["prune"]).status == 0)
         #expect((try? FileManager.default.contentsOfDirectory(atPath: content.ingestDirectory))?.isEmpty ?? true)
     }
+
+    /// The other direction: an image berth pushed is pulled and run by podman (an interop
+    /// partner in the tests only; berth never needs it).
+    @Test(.integration) func podmanRunsWhatBerthPushed() async throws {
+        try Integration.check()
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/podman"), "podman is missing: scripts/install-deps")
+        let registry = try await RegistryServer()
+        defer { registry.stop() }
+        let (source, podmanRoot) = (try makeTemporaryDirectory("berth-push"), try makeTemporaryDirectory("podman"))
+        defer { for root in [source, podmanRoot] { try? FileManager.default.removeItem(atPath: root) } }
+        let name = "\(registry.authority)/test/interop:1"
+        try Self.makeRunnableImage(root: source, name: name)
+        #expect(try Self.berth(source, ["push", "-q", name]).status == 0)
+        let podman = [
+            "--root", podmanRoot + "/root", "--runroot", podmanRoot + "/run", "--storage-driver", "overlay",
+            "--cgroup-manager", "systemd", "--events-backend", "none",
+        ]
+        let pulled = try Command.run("/usr/bin/podman", podman + ["pull", "-q", "--tls-verify=false", name])
+        #expect(pulled.status == 0, "\(pulled.err)")
+        let run = try Command.run("/usr/bin/podman", podman + ["run", "--rm", "--network=none", name])
+        #expect(run.status == 0 && run.out == "hello from the registry\n", "\(run.err)")
+        // podman keeps its overlay store mounted on itself: let it go before the folder is removed.
+        _ = try? Command.run("/usr/bin/podman", podman + ["system", "reset", "--force"])
+        _ = try? Command.run("/usr/bin/umount", ["-R", podmanRoot + "/root/overlay"])
+    }
 }
