@@ -1,4 +1,5 @@
 import BerthTestSupport
+import CArchive
 import Foundation
 import Testing
 
@@ -126,5 +127,85 @@ import Testing
         // podman keeps its overlay store mounted on itself: let it go before the folder is removed.
         _ = try? Command.run("/usr/bin/podman", podman + ["system", "reset", "--force"])
         _ = try? Command.run("/usr/bin/umount", ["-R", podmanRoot + "/root/overlay"])
+    }
+
+    /// An image another tool made (buildah: a whiteout, an opaque directory, a hard link, a
+    /// symlink, a fifo, a setuid file, an xattr), pushed in OCI and in Docker format, pulled by
+    /// berth: the tree berth's layers give is the tree buildah's gives, entry for entry.
+    @Test(.integration, arguments: ["oci", "docker"]) func imagesBuildahMadeUnpackTheSame(format: String) async throws {
+        try Integration.check()
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/buildah"), "buildah is missing")
+        let registry = try await RegistryServer()
+        defer { registry.stop() }
+        let work = try makeTemporaryDirectory("berth-buildah")
+        let root = try makeTemporaryDirectory("berth-pull")
+        defer {
+            _ = try? Command.run("/usr/bin/umount", ["-R", work + "/merged"])
+            _ = try? Command.run("/usr/bin/umount", ["-R", work + "/buildah/root/overlay"])
+            for dir in [work, root] { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        let name = "\(registry.authority)/test/buildah-\(format):1"
+        let script = """
+            set -e
+            B="buildah --root \(work)/buildah/root --runroot \(work)/buildah/run --storage-driver overlay"
+            c=$($B from scratch); m=$($B mount $c)
+            mkdir -p $m/etc/app $m/data
+            echo one > $m/etc/app/one; echo two > $m/etc/app/two; echo keep > $m/data/keep
+            ln -s one $m/etc/app/link; ln $m/etc/app/one $m/etc/app/hard; mkfifo $m/etc/fifo
+            chmod 4755 $m/etc/app/one; chown 1000:50 $m/data/keep
+            python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.color', b'blue')" $m/etc/app/one
+            $B unmount $c >/dev/null; $B commit -q $c base >/dev/null
+            c2=$($B from base); m2=$($B mount $c2)
+            rm $m2/etc/app/two; rm -rf $m2/data; mkdir $m2/data; echo new > $m2/data/new
+            $B unmount $c2 >/dev/null; $B commit -q $c2 top >/dev/null
+            $B push -q --tls-verify=false --format \(format == "oci" ? "oci" : "v2s2") top docker://\(name)
+            c3=$($B from top); $B mount $c3
+            """
+        let built = try Command.run("/bin/sh", ["-c", script])
+        try #require(built.status == 0, "buildah: \(built.err)")
+        let buildahTree = built.out.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        #expect(try Self.berth(root, ["pull", "-q", name]).status == 0)
+        let store = ImageStore(root: root)
+        let image = try store.image(try #require(try store.find(name)))
+        let lowers = try Snapshotter(root: root).prepare(image, content: store.content)
+        try FileManager.default.createDirectory(atPath: work + "/merged", withIntermediateDirectories: true)
+        let options = "lowerdir=\(lowers.joined(separator: ":")),redirect_dir=off,index=off,metacopy=off"
+        try #require(mount("overlay", work + "/merged", "overlay", UInt(MS_RDONLY), options) == 0, "mount: \(errno)")
+        #expect(try Self.tree(work + "/merged") == Self.tree(buildahTree))
+        #expect(
+            try Self.tree(work + "/merged").keys.sorted() == [
+                "data", "data/new", "etc", "etc/app", "etc/app/hard", "etc/app/link", "etc/app/one", "etc/fifo",
+            ])
+    }
+
+    /// Every entry below `root`: type, mode, owner, size, content or link target, user xattrs,
+    /// and which entries share an inode.
+    static func tree(_ root: String) throws -> [String: String] {
+        var entries: [String: String] = [:]
+        var byInode: [UInt: [String]] = [:]
+        let paths = FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? []
+        for path in paths {
+            var st = stat()
+            guard lstat(root + "/" + path, &st) == 0 else { continue }
+            var text = "\(String(st.st_mode, radix: 8)) \(st.st_uid):\(st.st_gid)"
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                text += " \(try String(contentsOfFile: root + "/" + path, encoding: .utf8))"
+                byInode[UInt(st.st_ino), default: []].append(path)
+            case S_IFLNK:
+                text += " -> " + (try FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + path))
+            default: break
+            }
+            var value = [UInt8](repeating: 0, count: 64)
+            let n = lgetxattr(root + "/" + path, "user.color", &value, value.count)
+            if n > 0 { text += " user.color=" + String(decoding: value[0..<n], as: UTF8.self) }
+            entries[path] = text
+        }
+        // Hard links: the names that share an inode, the same in both trees.
+        for group in byInode.values where group.count > 1 {
+            for path in group { entries[path, default: ""] += " linked " + group.sorted().joined(separator: ",") }
+        }
+        return entries
     }
 }
