@@ -100,22 +100,8 @@ extension RegistryClient {
     /// Downloads the blobs not yet in the store, `parallelism` at a time; the first failure
     /// cancels the rest (whose partial files are removed).
     public func fetchBlobs(_ blobs: [Descriptor], endpoint: Endpoint, progress: ProgressHandler?) async throws {
-        var seen = Set<Digest>()
-        let unique = blobs.filter { seen.insert($0.digest).inserted }
-        for blob in unique {
-            progress?(TransferProgress(digest: blob.digest, completed: 0, total: blob.size, phase: .waiting))
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var queue = unique.makeIterator()
-            for _ in 0..<parallelism {
-                guard let blob = queue.next() else { break }
-                group.addTask { try await self.fetchBlob(blob, endpoint: endpoint, progress: progress) }
-            }
-            while try await group.next() != nil {
-                if let blob = queue.next() {
-                    group.addTask { try await self.fetchBlob(blob, endpoint: endpoint, progress: progress) }
-                }
-            }
+        try await forEachBlob(blobs, progress: progress) { blob in
+            try await self.fetchBlob(blob, endpoint: endpoint, progress: progress)
         }
     }
 

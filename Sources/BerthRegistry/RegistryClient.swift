@@ -124,6 +124,29 @@ public final class RegistryClient: Sendable {
 
     public func endpoint(_ reference: ImageReference) -> Endpoint { Endpoint(reference, insecure: insecure) }
 
+    /// Runs `transfer` once per distinct blob, `parallelism` at a time, each reported as waiting
+    /// first; the first failure cancels the rest. Pulls and pushes share it.
+    func forEachBlob(
+        _ blobs: [Descriptor], progress: ProgressHandler?,
+        _ transfer: @escaping @Sendable (Descriptor) async throws -> Void
+    ) async throws {
+        var seen = Set<Digest>()
+        let unique = blobs.filter { seen.insert($0.digest).inserted }
+        for blob in unique {
+            progress?(TransferProgress(digest: blob.digest, completed: 0, total: blob.size, phase: .waiting))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var queue = unique.makeIterator()
+            for _ in 0..<parallelism {
+                guard let blob = queue.next() else { break }
+                group.addTask { try await transfer(blob) }
+            }
+            while try await group.next() != nil {
+                if let blob = queue.next() { group.addTask { try await transfer(blob) } }
+            }
+        }
+    }
+
     // MARK: Requests
 
     static func pullScope(_ repository: String) -> String { "repository:\(repository):pull" }
