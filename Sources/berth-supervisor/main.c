@@ -252,14 +252,7 @@ int main(int argc, char **argv) {
 
     struct state st = {.status = "running", .pid = pid, .started = started};
     struct setup_error failure;
-    ssize_t got;
-    do got = read(fail[0], &failure, sizeof failure);
-    while (got < 0 && errno == EINTR);
-    close(fail[0]);
-    if (got == (ssize_t)sizeof failure) {
-        /* setup or exec failed: the child has exited with the same code */
-        waitpid(pid, NULL, 0);
-        failure.message[sizeof failure.message - 1] = 0;
+    if (setup_failed(fail[0], pid, &failure)) {
         st.status = "exited";
         st.finished = now_ns();
         st.exit_code = failure.exit_code;

@@ -136,13 +136,7 @@ static void start_exec(struct client *cl, char *records, size_t len, int *fds, i
     }
     close(fail[1]);
     struct setup_error failure;
-    ssize_t got;
-    do got = read(fail[0], &failure, sizeof failure);
-    while (got < 0 && errno == EINTR);
-    close(fail[0]);
-    if (got == (ssize_t)sizeof failure) {
-        waitpid(pid, NULL, 0);
-        failure.message[sizeof failure.message - 1] = 0;
+    if (setup_failed(fail[0], pid, &failure)) {
         message_sendf(cl->sock, "error %d %s", failure.exit_code, failure.message);
         goto out;
     }

@@ -231,6 +231,18 @@ static void load_seccomp(const struct sock_fprog *prog) {
         die_with(125, errno, "cannot load the seccomp filter");
 }
 
+bool setup_failed(int error_fd, pid_t child, struct setup_error *failure) {
+    ssize_t got;
+    do got = read(error_fd, failure, sizeof *failure);
+    while (got < 0 && errno == EINTR);
+    close(error_fd);
+    if (got != (ssize_t)sizeof *failure) return false;
+    /* the child has exited with the same code */
+    waitpid(child, NULL, 0);
+    failure->message[sizeof failure->message - 1] = 0;
+    return true;
+}
+
 struct sock_fprog *seccomp_read(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;

@@ -16,6 +16,10 @@ struct setup_error {
 struct sock_fprog;
 struct winsize;
 
+/* Reads the error pipe of a child in setup (closing it): false when the child exec'd (the pipe
+ * closed empty); true when it failed, after reaping it, with *failure filled. */
+bool setup_failed(int error_fd, pid_t child, struct setup_error *failure);
+
 /* The seccomp filter berth compiled (a BPF program), or NULL with errno. */
 struct sock_fprog *seccomp_read(const char *path);
 
