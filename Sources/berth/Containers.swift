@@ -16,11 +16,7 @@ struct Ps: ParsableCommand {
             return
         }
         if format == "json" {
-            let items = containers.map(Inspect.document)
-            print(
-                String(
-                    decoding: try JSONSerialization.data(
-                        withJSONObject: items, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            try printJSON(containers.map(Inspect.document))
             return
         }
         let now = Date().timeIntervalSince1970
@@ -70,10 +66,7 @@ struct Inspect: ParsableCommand {
             for doc in documents { print(Self.render(format, doc)) }
             return
         }
-        print(
-            String(
-                decoding: try JSONSerialization.data(
-                    withJSONObject: documents, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        try printJSON(documents)
     }
 
     static func iso(_ ns: UInt64) -> String {

@@ -27,9 +27,7 @@ struct Images: ParsableCommand {
             return
         }
         if format == "json" {
-            let documents = images.map { ImageInspect.document($0.0, $0.1) }
-            let data = try JSONSerialization.data(withJSONObject: documents, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(images.map { ImageInspect.document($0.0, $0.1) })
             return
         }
         guard format == "table" else { die(125, "unknown --format \(format): expected table or json") }
@@ -124,8 +122,7 @@ struct ImageInspect: ParsableCommand {
             for document in documents { print(Inspect.render(format, document)) }
             return
         }
-        let data = try JSONSerialization.data(withJSONObject: documents, options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
+        try printJSON(documents)
     }
 
     static func document(_ entry: ImageEntry, _ image: Image) -> [String: Any] {

@@ -7,6 +7,13 @@ func die(_ code: Int32, _ message: String) -> Never {
     exit(code)
 }
 
+/// JSON as `docker inspect` prints it: indented, keys sorted, slashes as they are.
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(
+        withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("berth: \(message)\n".utf8))
 }

@@ -20,13 +20,6 @@ struct Volume: ParsableCommand {
         ]
     }
 
-    static func json(_ value: Any) throws -> String {
-        String(
-            decoding: try JSONSerialization.data(
-                withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-            as: UTF8.self)
-    }
-
     /// Sizes as Docker prints them: four significant digits, powers of 1000 ("0B", "1.234kB").
     static func humanSize(_ bytes: UInt64) -> String {
         let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
@@ -81,7 +74,7 @@ struct VolumeLs: ParsableCommand {
         if quiet {
             for volume in volumes { print(volume.name) }
         } else if format == "json" {
-            print(try Volume.json(volumes.map(Volume.document)))
+            try printJSON(volumes.map(Volume.document))
         } else {
             print(table([["DRIVER", "VOLUME NAME"]] + volumes.map { [$0.driver, $0.name] }))
         }
@@ -112,7 +105,7 @@ struct VolumeInspect: ParsableCommand {
         if let format {
             for document in documents { print(Inspect.render(format, document)) }
         } else {
-            print(try Volume.json(documents))
+            try printJSON(documents)
         }
         for name in missing { warn("no such volume: \(name)") }
         if !missing.isEmpty { throw ExitCode(1) }
