@@ -21,11 +21,11 @@ enum CgroupMemory {
     }
 
     /// Checks that a started scope's memory limit is the one asked for (to the page).
-    static func verify(unit: String, expected: UInt64) throws(RuntimeError) {
+    static func verify(bus: SystemdBus, unit: String, expected: UInt64) throws(RuntimeError) {
         let controlGroup: String
         do {
             guard
-                let value = try SystemdBus().getProperty(
+                let value = try bus.getProperty(
                     unit: unit, interface: "org.freedesktop.systemd1.Scope", name: "ControlGroup")?.stringValue,
                 !value.isEmpty
             else { throw RuntimeError(125, "the scope \(unit) has no control group") }

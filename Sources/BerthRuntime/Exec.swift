@@ -33,14 +33,17 @@ extension Runtime {
         var groups = info.record.process?.groups ?? []
         var home: String?
         if let user = request.user {
-            let root = "/proc/\(pid)/root"
+            // The running container's own files, links followed inside its root only.
+            let root = RootFilesystem.directory("/proc/\(pid)/root")
             do {
                 let resolved = try UserDatabase.resolve(
-                    user: user, groupAdd: [], passwd: Files.readInRoot(root, "etc/passwd"),
-                    group: Files.readInRoot(root, "etc/group"))
+                    user: user, groupAdd: [], passwd: try root.readText("/etc/passwd"),
+                    group: try root.readText("/etc/group"))
                 (uid, gid, groups, home) = (resolved.uid, resolved.gid, resolved.groups, resolved.home)
+            } catch let error as RuntimeError {
+                throw error
             } catch {
-                throw RuntimeError(125, error.description)
+                throw RuntimeError(125, "\(error)")
             }
         }
         var env = info.record.env

@@ -48,30 +48,3 @@ enum Files {
         try? FileManager.default.removeItem(atPath: path)
     }
 }
-
-extension Files {
-    /// A file inside another root (a running container's /proc/PID/root) that is read only if
-    /// neither it nor its folders are symlinks, which could point anywhere on the host.
-    static func readInRoot(_ root: String, _ relativePath: String) -> String? {
-        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        let parts = relativePath.split(separator: "/").map(String.init)
-        for (i, part) in parts.enumerated() {
-            let last = i == parts.count - 1
-            let next = openat(fd, part, (last ? O_RDONLY : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC)
-            close(fd)
-            guard next >= 0 else { return nil }
-            fd = next
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}

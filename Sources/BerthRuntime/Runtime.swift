@@ -200,10 +200,6 @@ public struct Runtime {
             let child = try launch.child()
             let settings = info.record.scope ?? ScopeSettings()
             try placeInScope(name: info.record.name, settings: settings, pids: [launch.pid, child])
-            if let memory = settings.memory {
-                try CgroupMemory.verify(
-                    unit: ContainerLayout.unitName(info.record.name), expected: memory + Self.supervisorMemory)
-            }
         } catch {
             launch.abandon()
             throw error
@@ -214,7 +210,8 @@ public struct Runtime {
     }
 
     /// The transient scope, holding the supervisor and the container's process (cloned, still
-    /// setting up its root): limits from `resources`, and the stop behaviour of the spec. The
+    /// setting up its root): limits from `resources` (the memory limit checked in the cgroup),
+    /// and the stop behaviour of the spec. The
     /// supervisor is in the scope too, so it counts: one task more, and a little memory.
     private func placeInScope(name: String, settings: ScopeSettings, pids: [pid_t]) throws(RuntimeError) {
         let unit = ContainerLayout.unitName(name)
@@ -228,8 +225,9 @@ public struct Runtime {
         if let memory = settings.memory { properties.append(.memoryMax(memory + Self.supervisorMemory)) }
         if let pids = settings.pids { properties.append(.tasksMax(pids + 1)) }
         if let cpus = settings.cpus { properties.append(.cpuQuotaPerSec(microseconds: UInt64(cpus * 1_000_000))) }
+        let bus: SystemdBus
         do {
-            let bus = try SystemdBus()
+            bus = try SystemdBus()
             // A scope of the same name from the container's last run may still be there: failed
             // (to be collected with ResetFailedUnit), or going away (its supervisor has recorded
             // the end and exited, and systemd has not collected the scope yet).
@@ -249,6 +247,10 @@ public struct Runtime {
             }
         } catch {
             throw RuntimeError(125, "cannot create the scope \(unit): \(error)")
+        }
+        // The limit in effect, read back on the same connection.
+        if let memory = settings.memory {
+            try CgroupMemory.verify(bus: bus, unit: unit, expected: memory + Self.supervisorMemory)
         }
     }
 

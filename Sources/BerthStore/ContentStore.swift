@@ -43,13 +43,7 @@ public struct ContentStore: Sendable {
     /// Starts writing a blob. Nothing is visible until `commit()`; `abort()` (or dropping the
     /// writer uncommitted) removes the temp file.
     public func ingest(expected: Digest? = nil, size: Int64? = nil) throws(StoreError) -> BlobWriter {
-        for dir in [blobs, ingestDirectory] where access(dir, F_OK) != 0 {
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            } catch {
-                throw StoreError("cannot create \(dir): \(error.localizedDescription)")
-            }
-        }
+        for dir in [blobs, ingestDirectory] where access(dir, F_OK) != 0 { try Directories.create(dir) }
         let temp =
             ingestDirectory + "/" + (expected?.hex ?? "blob") + "-"
             + String(UInt64.random(in: 0...UInt64.max), radix: 36)

@@ -90,7 +90,7 @@ public struct ImageStore: Sendable {
     }
 
     private func update(_ change: (inout [Descriptor]) -> Void) throws(StoreError) {
-        try FileManagerShim.makeDirectory(directory)
+        try Directories.create(directory)
         let lockPath = directory + "/index.lock"
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw StoreError.system("cannot open", lockPath) }

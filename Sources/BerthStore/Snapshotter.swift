@@ -34,8 +34,6 @@ public struct Snapshotter: Sendable {
                 "image \(image.name): its config names \(diffIDs.count) layers, its manifest \(image.manifest.layers.count)"
             )
         }
-        try FileManagerShim.makeDirectory(directory)
-        try FileManagerShim.makeDirectory(links)
         let chains = ChainID.chain(diffIDs)
         for (index, chain) in chains.enumerated() where !contains(chain) {
             try unpack(image.manifest.layers[index], diffID: diffIDs[index], chain: chain, content: content)
@@ -50,8 +48,8 @@ public struct Snapshotter: Sendable {
         throws(StoreError)
     {
         if contains(chain) { return }
-        try FileManagerShim.makeDirectory(directory)
-        try FileManagerShim.makeDirectory(links)
+        try Directories.create(directory)
+        try Directories.create(links)
         let lockPath = directory + "/" + chain.hex + ".lock"
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw StoreError.system("cannot open", lockPath) }

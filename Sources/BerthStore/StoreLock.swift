@@ -12,7 +12,7 @@ public final class StoreLock {
     public enum Mode: Sendable { case shared, exclusive }
 
     public init(root: String, _ mode: Mode) throws(StoreError) {
-        try? FileManagerShim.makeDirectory(root)
+        try? Directories.create(root)
         let path = root + "/store.lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError.system("cannot open", path) }
@@ -27,9 +27,10 @@ public final class StoreLock {
     deinit { close(fd) }
 }
 
-enum FileManagerShim {
-    static func makeDirectory(_ path: String) throws(StoreError) {
-        var partial = ""
+/// `mkdir -p`, with the store's error.
+enum Directories {
+    static func create(_ path: String) throws(StoreError) {
+        var partial = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             partial += "/" + component
             if mkdir(partial, 0o755) != 0 && errno != EEXIST { throw StoreError.system("cannot create", partial) }
