@@ -17,33 +17,45 @@ import Testing
     }
 
     /// An image that runs: busybox as /bin/sh and /bin/busybox, plus a passwd, in one plain-tar
-    /// layer, named `name` in the store at `root`.
-    static func makeRunnableImage(root: String, name: String) throws {
+    /// layer, then one layer per entry of `dataLayers` (files of those names and bytes), named
+    /// `name` in the store at `root`. Returns its manifest.
+    @discardableResult
+    static func makeRunnableImage(
+        root: String, name: String, dataLayers: [[(String, [UInt8])]] = []
+    ) throws -> Manifest {
         let store = ImageStore(root: root)
-        let tarPath = root + "/layer.tar"
         let busybox = Array(try Data(contentsOf: URL(fileURLWithPath: "/bin/busybox")))
-        let tar = try TarWriter(path: tarPath)
-        try tar.addFile("bin/sh", bytes: busybox, mode: 0o755)
-        try tar.addFile("bin/busybox", bytes: busybox, mode: 0o755)
-        try tar.addFile("etc/passwd", bytes: Array("root:x:0:0:root:/root:/bin/sh\n".utf8))
-        try tar.close()
-        let layerBytes = Array(try Data(contentsOf: URL(fileURLWithPath: tarPath)))
-        unlink(tarPath)
-        let layer = try store.content.write(layerBytes)
+        let files = [
+            [("bin/sh", busybox, 0o755), ("bin/busybox", busybox, 0o755),
+             ("etc/passwd", Array("root:x:0:0:root:/root:/bin/sh\n".utf8), 0o644)],
+        ] + dataLayers.map { $0.map { ($0.0, $0.1, 0o644) } }
+        var layers: [Descriptor] = []
+        for (index, entries) in files.enumerated() {
+            let tarPath = root + "/layer-\(index).tar"
+            let tar = try TarWriter(path: tarPath)
+            for (path, bytes, mode) in entries { try tar.addFile(path, bytes: bytes, mode: UInt32(mode)) }
+            try tar.close()
+            let layerBytes = Array(try Data(contentsOf: URL(fileURLWithPath: tarPath)))
+            unlink(tarPath)
+            let digest = try store.content.write(layerBytes)
+            layers.append(Descriptor(mediaType: MediaType.ociLayer, digest: digest, size: Int64(layerBytes.count)))
+        }
         var settings = ImageConfig.Config()
         settings.cmd = ["/bin/sh", "-c", "echo hello from the registry"]
         let config = ImageConfig(
-            architecture: Platform.current.architecture, config: settings, rootfs: .init(diffIDs: [layer]))
+            architecture: Platform.current.architecture, config: settings,
+            rootfs: .init(diffIDs: layers.map(\.digest)))
         let configBytes = Array(try JSONEncoder().encode(config))
         let configDigest = try store.content.write(configBytes)
         let manifest = Manifest(
             config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configBytes.count)),
-            layers: [Descriptor(mediaType: MediaType.ociLayer, digest: layer, size: Int64(layerBytes.count))])
+            layers: layers)
         let bytes = Array(try JSONEncoder().encode(manifest))
         let digest = try store.content.write(bytes)
         try store.tag(
             name: name, manifest: Descriptor(mediaType: MediaType.ociManifest, digest: digest, size: Int64(bytes.count))
         )
+        return manifest
     }
 
     @Test(.integration) func pushThenPullAndRunElsewhere() async throws {
@@ -70,33 +82,68 @@ import Testing
         #expect(try Self.berth(target, ["images"]).out.contains("\(registry.authority)/test/app"))
     }
 
-    /// A pull killed with SIGKILL after some of its blob traffic: the store holds only whole,
-    /// verified blobs, and the next pull completes.
-    @Test(.integration) func aPullKilledHalfWayLeavesAStoreTheNextPullCompletes() async throws {
+    /// A pull killed with SIGKILL after some of its layers and before the last: the proxy in
+    /// front of the registry serves every blob but the last layer, and of that one only its first
+    /// 256 KiB, then holds it. The kill lands once the other blobs are in the store. What it leaves
+    /// holds only whole, verified blobs and unpacked snapshots; the next pull fetches only the
+    /// last layer, and the image runs.
+    @Test(.integration) func aPullKilledBetweenLayersLeavesAStoreTheNextPullCompletes() async throws {
         try Integration.check()
         let registry = try await RegistryServer()
         defer { registry.stop() }
         let (source, target) = (try makeTemporaryDirectory("berth-push"), try makeTemporaryDirectory("berth-pull"))
         defer { for root in [source, target] { try? FileManager.default.removeItem(atPath: root) } }
-        try Self.makeRunnableImage(root: source, name: "\(registry.authority)/test/slow:1")
-        #expect(try Self.berth(source, ["push", "-q", "\(registry.authority)/test/slow:1"]).status == 0)
-        // Blob requests through the proxy wait 3 s: the kill lands after the manifest and config.
-        let proxy = try TestProxy(upstream: registry.port, delay: .seconds(3))
+        let name = "test/slow:1"
+        let manifest = try Self.makeRunnableImage(
+            root: source, name: "\(registry.authority)/\(name)",
+            dataLayers: (0..<3).map { [("data/\($0)", TestImage.pseudoRandom(2 << 20, seed: "layer \($0)"))] })
+        #expect(try Self.berth(source, ["push", "-q", "\(registry.authority)/\(name)"]).status == 0)
+        let last = try #require(manifest.layers.last).digest
+        let proxy = try TestProxy(upstream: registry.port) { request in
+            request.path.hasSuffix("/blobs/\(last)") ? .stallAfter(256 << 10) : .forward
+        }
         defer { proxy.stop() }
-        let pull = try ChildProcess([Self.berth, "--root", target, "pull", "-q", "\(proxy.authority)/test/slow:1"])
-        try await Task.sleep(for: .milliseconds(1500))
+        let pull = try ChildProcess([Self.berth, "--root", target, "pull", "-q", "\(proxy.authority)/\(name)"])
+        defer { kill(pull.pid, SIGKILL) }
+        let content = ContentStore(root: target)
+        let before = [manifest.config.digest] + manifest.layers.dropLast().map(\.digest)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !(proxy.log.stalledRequests.count == 1 && before.allSatisfy(content.contains)) {
+            try #require(ContinuousClock.now < deadline, "the pull never reached its last layer")
+            try await Task.sleep(for: .milliseconds(20))
+        }
         kill(pull.pid, SIGKILL)
         #expect(pull.terminatingSignal == SIGKILL)
-        let content = ContentStore(root: target)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: content.blobs)) ?? [] {
-            let digest = try #require(Digest("sha256:" + name))
+
+        // Whole blobs only, each one verified; the last layer is at most a temp file in ingest/.
+        let stored = Set(try FileManager.default.contentsOfDirectory(atPath: content.blobs))
+        #expect(!stored.contains(last.hex))
+        // The kill landed in the middle of the last layer: its first bytes are in ingest/.
+        let ingested = try FileManager.default.contentsOfDirectory(atPath: content.ingestDirectory)
+        #expect(ingested.contains { $0.hasPrefix(last.hex) }, "ingest/ holds \(ingested)")
+        for hex in stored {
+            let digest = try #require(Digest("sha256:" + hex))
             #expect(Digest(of: try content.read(digest)) == digest)
         }
         #expect(try Self.berth(target, ["images", "-q"]).out.isEmpty)
-        let again = try Self.berth(target, ["pull", "-q", "\(registry.authority)/test/slow:1"])
-        #expect(again.status == 0)
+        // No half-unpacked layer where a mount would find it: every snapshot that is there is whole.
+        let snapshots = target + "/snapshots"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []
+        where !entry.hasPrefix(".") && !entry.hasSuffix(".lock") {
+            for part in ["fs", "link"] {
+                #expect(access("\(snapshots)/\(entry)/\(part)", F_OK) == 0, "snapshot \(entry) has no \(part)")
+            }
+        }
+
+        // The next pull, through a proxy that forwards everything, asks for the last layer only.
+        let again = try TestProxy(upstream: registry.port)
+        defer { again.stop() }
+        let second = try Self.berth(target, ["pull", "-q", "\(again.authority)/\(name)"])
+        #expect(second.status == 0, "\(second.err)")
+        let fetched = again.requests.filter { $0.method == "GET" && $0.path.contains("/blobs/") }.map(\.path)
+        #expect(fetched == ["/v2/\(name.split(separator: ":")[0])/blobs/\(last)"])
         #expect(
-            try Self.berth(target, ["run", "--rm", "--pull", "never", "\(registry.authority)/test/slow:1"]).out
+            try Self.berth(target, ["run", "--rm", "--pull", "never", "\(again.authority)/\(name)"]).out
                 == "hello from the registry\n")
         // What the killed pull left in ingest/ is swept by the next prune.
         #expect(try Self.berth(target, ["prune"]).status == 0)

@@ -234,11 +234,15 @@ final class TestProxy: Sendable {
         case cutAfter(Int)
         /// Forward, with the body's byte at this offset flipped.
         case corrupt(at: Int)
+        /// Forward this many bytes of the body, then send nothing more until the client goes away.
+        case stallAfter(Int)
         case respond(TestHTTPResponse)
     }
 
     let listener: TCPListener
     let log: RequestLog
+    /// Requests whose whole response body went out.
+    let completed: RequestLog
 
     /// `delay`: each forwarded blob request waits this long first (so concurrent ones overlap).
     init(
@@ -247,6 +251,8 @@ final class TestProxy: Sendable {
     ) throws {
         let seen = RequestLog()
         log = seen
+        let done = RequestLog()
+        completed = done
         let gauge = Gauge()
         blobsInFlight = gauge
         listener = try TCPListener { socket in
@@ -303,11 +309,19 @@ final class TestProxy: Sendable {
                     }
                 case .corrupt(let offset):
                     if offset >= sent && offset < sent + chunk.count { chunk[offset - sent] ^= 0xFF }
+                case .stallAfter(let limit):
+                    if sent + chunk.count >= limit {
+                        socket.write(Array(chunk[..<(limit - sent)]))
+                        seen.noteStalled(request)
+                        while socket.readSome() != nil {}  // until the client closes (or 30 s pass)
+                        return
+                    }
                 default: break
                 }
                 guard socket.write(chunk) else { return }
                 sent += chunk.count
             }
+            if let length, sent >= length { done.append(request) }
         }
     }
 
@@ -323,8 +337,13 @@ final class TestProxy: Sendable {
 final class RequestLog: Sendable {
     private let requests = Mutex<[TestHTTPRequest]>([])
 
+    private let stalled = Mutex<[TestHTTPRequest]>([])
+
     func append(_ request: TestHTTPRequest) { requests.withLock { $0.append(request) } }
     var all: [TestHTTPRequest] { requests.withLock { $0 } }
+    func noteStalled(_ request: TestHTTPRequest) { stalled.withLock { $0.append(request) } }
+    /// Requests a proxy is holding after part of their response (`stallAfter`).
+    var stalledRequests: [TestHTTPRequest] { stalled.withLock { $0 } }
 }
 
 /// A count of things under way, and the highest it reached.
