@@ -62,7 +62,13 @@ struct LayerUnpacker {
         let pathBytes = Paths.bytes(archive_entry_pathname(entry))
         let path = String(decoding: pathBytes, as: UTF8.self)
         let components = try Paths.components(pathBytes)
-        guard let name = components.last else { return }  // "./" itself: the layer's root
+        guard let name = components.last else {
+            // "./" itself: the layer's root, which is ours.
+            guard archive_entry_filetype(entry) == S_IFDIR else {
+                throw StoreError("refused tar entry \(path): it names the layer's root but is not a directory")
+            }
+            return
+        }
         let parent = try Paths.parent(root, Array(components.dropLast()), create: true, entry: path)
         defer { if parent != root { close(parent) } }
 
@@ -270,13 +276,20 @@ enum Paths {
         }
     }
 
-    /// The components of an entry's path; absolute paths and `..` are refused.
+    /// The components of an entry's path, cleaned lexically as Docker does (`a/../b` is `b`);
+    /// absolute paths and paths that climb out of the layer are refused.
     static func components(_ path: [UInt8]) throws(StoreError) -> [[UInt8]] {
         let shown = String(decoding: path, as: UTF8.self)
         guard path.first != UInt8(ascii: "/") else { throw StoreError("refused tar entry \(shown): an absolute path") }
-        let parts = path.split(separator: UInt8(ascii: "/")).map(Array.init).filter { $0 != [0x2E] }
-        guard !parts.contains([0x2E, 0x2E]) else {
-            throw StoreError("refused tar entry \(shown): a path that leaves the layer")
+        var parts: [[UInt8]] = []
+        for part in path.split(separator: UInt8(ascii: "/")) where part.elementsEqual([0x2E]) == false {
+            if part.elementsEqual([0x2E, 0x2E]) {
+                guard parts.popLast() != nil else {
+                    throw StoreError("refused tar entry \(shown): a path that leaves the layer")
+                }
+            } else {
+                parts.append(Array(part))
+            }
         }
         return parts
     }

@@ -171,31 +171,112 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/opt/app/.wh..wh..opq"))
     }
 
-    @Test(arguments: [
-        ([Entry(path: "../escape", content: "x")], "leaves the layer"),
-        ([Entry(path: "/abs/path", content: "x")], "absolute"),
-        (
-            [Entry(path: "evil", type: 0o120000, link: "CANARY"), Entry(path: "evil/owned", content: "x")],
-            "symbolic link"
-        ),
+    static func link(_ path: String, to target: String) -> Entry { Entry(path: path, type: 0o120000, link: target) }
+
+    /// Layers that try to reach out of the layer directory, each with what its error must say.
+    /// CANARY stands for a directory outside the layer, holding `secret` and an empty `b` (0700)
+    /// that must stay as they are.
+    static let malicious: [(entries: [Entry], why: String)] = [
+        ([file("../escape", "x")], "leaves the layer"),
+        ([file("a/../../escape", "x")], "leaves the layer"),
+        ([file("a/b/../../../x", "x")], "leaves the layer"),
+        ([file("CANARY/owned", "x")], "absolute"),
+        ([link("evil", to: "CANARY"), file("evil/owned", "x")], "symbolic link"),
+        ([link("evil", to: "../../../../../../../../CANARY"), file("evil/owned", "x")], "symbolic link"),
         ([Entry(path: "pw", hardlink: "../../etc/passwd")], "leaves the layer"),
-        ([Entry(path: "a/b/../../../x", content: "x")], "leaves the layer"),
-    ])
-    func maliciousEntriesAreRefused(entries: [Entry], why: String) throws {
+        ([Entry(path: "secret", hardlink: "CANARY/secret")], "absolute"),
+        ([link("s", to: "CANARY"), Entry(path: "h", hardlink: "s/secret")], "symbolic link"),
+        ([link("evil", to: "CANARY"), file("evil/.wh.secret")], "symbolic link"),
+        ([link("evil", to: "CANARY"), file("evil/.wh..wh..opq")], "symbolic link"),
+        ([file("a/.wh...")], "invalid whiteout"),
+        ([file(".", "x")], "not a directory"),
+    ]
+
+    @Test(arguments: 0..<malicious.count)
+    func maliciousEntriesAreRefused(index: Int) throws {
+        let (entries, why) = Self.malicious[index]
         let canary = ImageArchiveTests.temp("canary")
-        try FileManager.default.createDirectory(atPath: canary, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: canary + "/b", withIntermediateDirectories: true)
+        chmod(canary + "/b", 0o700)
+        try "secret\n".write(toFile: canary + "/secret", atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: canary) }
         let adjusted = entries.map { e -> Entry in
             var e = e
+            e.path = e.path.replacingOccurrences(of: "CANARY", with: canary)
             e.link = e.link?.replacingOccurrences(of: "CANARY", with: canary)
+            e.hardlink = e.hardlink?.replacingOccurrences(of: "CANARY", with: canary)
             return e
         }
-        #expect {
-            _ = try Self.unpack(adjusted)
-        } throws: { error in
-            "\(error)".contains(why)
+        let error = #expect(throws: (any Error).self) { _ = try Self.unpack(adjusted) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains(why), "\(error.map { "\($0)" } ?? "")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: canary).sorted() == ["b", "secret"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: canary + "/b").isEmpty)
+        var st = stat()
+        #expect(stat(canary + "/b", &st) == 0 && st.st_mode & 0o7777 == 0o700)
+        #expect(stat(canary + "/secret", &st) == 0 && st.st_nlink == 1)
+        #expect(try String(contentsOfFile: canary + "/secret", encoding: .utf8) == "secret\n")
+    }
+
+    /// A directory filled, whited out and replaced by a link to the outside in one layer: the
+    /// link is kept as a link, and nothing is done through it (a deferred fix of `a/b`'s mode
+    /// would change the canary's `b`).
+    @Test func aDirectoryReplacedByALinkIsNotWrittenThrough() throws {
+        let canary = ImageArchiveTests.temp("canary")
+        try FileManager.default.createDirectory(atPath: canary + "/b", withIntermediateDirectories: true)
+        chmod(canary + "/b", 0o700)
+        defer { try? FileManager.default.removeItem(atPath: canary) }
+        let (dir, _, _) = try Self.unpack([
+            Self.dir("a"), Entry(path: "a/b", type: 0o040000, mode: 0o777), Self.file(".wh.a"),
+            Self.link("a", to: canary),
+        ])
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/a") == canary)
+        var st = stat()
+        #expect(stat(canary + "/b", &st) == 0 && st.st_mode & 0o7777 == 0o700)
+    }
+
+    /// A regular file after a symbolic link of the same name replaces the link; it never writes
+    /// through it.
+    @Test func aFileReplacesASymbolicLinkInsteadOfWritingThroughIt() throws {
+        let canary = ImageArchiveTests.temp("canary")
+        try FileManager.default.createDirectory(atPath: canary, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: canary) }
+        try "secret\n".write(toFile: canary + "/secret", atomically: false, encoding: .utf8)
+        let (dir, _, _) = try Self.unpack([Self.link("evil", to: canary + "/secret"), Self.file("evil", "replaced\n")])
+        #expect(try String(contentsOfFile: dir + "/evil", encoding: .utf8) == "replaced\n")
+        #expect(try String(contentsOfFile: canary + "/secret", encoding: .utf8) == "secret\n")
+    }
+
+    /// `a/../b` and `./c/./d` stay inside the layer, and are taken.
+    @Test func lexicallyCleanPathsInsideTheLayerAreTaken() throws {
+        let (dir, diffID, expected) = try Self.unpack([
+            Self.file("a/../b", "b\n"), Self.file("./c/./d", "d\n"), Entry(path: "e", hardlink: "c/../b"),
+        ])
+        #expect(diffID == expected)
+        #expect(try String(contentsOfFile: dir + "/b", encoding: .utf8) == "b\n")
+        #expect(try String(contentsOfFile: dir + "/c/d", encoding: .utf8) == "d\n")
+        var (b, e) = (stat(), stat())
+        #expect(stat(dir + "/b", &b) == 0 && stat(dir + "/e", &e) == 0 && b.st_ino == e.st_ino)
+    }
+
+    /// A truncated or corrupt layer is refused with a message that says so.
+    @Test func whatIsNotALayerIsRefused() throws {
+        let root = ImageArchiveTests.temp("notalayer")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ContentStore(root: root)
+        try FileManager.default.createDirectory(atPath: root + "/fs", withIntermediateDirectories: true)
+        let garbage = try store.write((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
+        #expect(throws: (any Error).self) {
+            _ = try LayerUnpacker(blob: store.path(garbage), destination: root + "/fs").unpack()
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: canary).isEmpty)
+        let big = ImageArchiveTests.temp("big")
+        defer { try? FileManager.default.removeItem(atPath: big) }
+        let (layer, _) = try Self.layer([Self.file("a", String(repeating: "x", count: 100_000))], store: store)
+        let gzip = try store.read(layer.digest)
+        let truncated = try store.write(Array(gzip.prefix(gzip.count / 2)))
+        let error = #expect(throws: (any Error).self) {
+            _ = try LayerUnpacker(blob: store.path(truncated), destination: root + "/fs").unpack()
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".lowercased().contains("truncated"), "\(error.map { "\($0)" } ?? "")")
     }
 
     @Test func snapshotsAreSharedAndMountAsAnOverlay() async throws {
