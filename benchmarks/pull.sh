@@ -83,7 +83,7 @@ for kind in random text; do
 done
 # The shared-layer pull: "text" is present, "shared" adds one layer.
 shared_berth() { BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/shared:1" && BERTH_ROOT=$WORK/berth-root "$BERTH" rmi "$REF/shared:1" >/dev/null && BERTH_ROOT=$WORK/berth-root "$BERTH" prune >/dev/null; }
-rm -rf "$WORK/berth-root"; BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/text:1"
+rm -rf "$WORK/berth-root"; BERTH_ROOT=$WORK/berth-root "$BERTH" pull -q "$REF/text:1" >/dev/null
 before=$(grep -c 'GET /v2/bench/shared/blobs' "$WORK/registry/log" || true)
 b=$(median_ms "$N" shared_berth)
 after=$(grep -c 'GET /v2/bench/shared/blobs' "$WORK/registry/log" || true)
@@ -96,4 +96,30 @@ skopeo_shared() {
 skopeo_clean; skopeo copy -q --src-tls-verify=false "docker://$REF/text:1" "${STORAGE}bench/text:1"
 s=$(median_ms "$N" skopeo_shared)
 echo "  shared-layer pull: berth $b ms (blob GETs per pull: $(( (after - before) / N ))), skopeo $s ms; no-op berth pull $noop ms"
-echo "  limits here: see the issue (cp 2.5 GB/s, registry to curl 1.7 GB/s, sha256 1.4 GB/s, inflate ~1 GB/s)"
+
+# The machine's limits, on the same blobs, in the same run: copying them, the registry serving
+# them to curl, hashing them, inflating them (the text image's, whose data does compress).
+layers() { python3 -c '
+import json, sys
+layout = sys.argv[1]
+index = json.load(open(layout + "/index.json"))
+manifest = json.load(open(layout + "/blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+print(" ".join(layer["digest"][7:] for layer in manifest["layers"]))' "$WORK/layout-$1"; }
+blob_files() { for h in $(layers "$1"); do echo "$WORK/layout-$1/blobs/sha256/$h"; done; }
+rate() { awk -v ms="$2" -v mb="$1" 'BEGIN {printf "%.0f MB/s", mb / (ms / 1000)}'; }
+compressed_mb() { du -cmb $(blob_files "$1") | tail -1 | awk '{printf "%.0f", $1 / 1000000}'; }
+copy_all() { for f in $(blob_files "$1"); do cp "$f" "$WORK/copy"; done; rm -f "$WORK/copy"; }
+curl_all() { for h in $(layers "$1"); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/bench/$1/blobs/sha256:$h"; done; }
+inflate_all() { python3 -c '
+import sys, zlib
+for path in sys.argv[1:]:
+    d = zlib.decompressobj(31)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            d.decompress(chunk)' $(blob_files "$1"); }
+for kind in random text; do
+  mb=$(compressed_mb "$kind")
+  c=$(median_ms "$N" copy_all "$kind"); g=$(median_ms "$N" curl_all "$kind")
+  h=$(median_ms "$N" sha256sum $(blob_files "$kind")); z=$(median_ms "$N" inflate_all "$kind")
+  echo "  limits, $kind layers ($mb MB compressed): cp $(rate "$mb" "$c"), registry to curl $(rate "$mb" "$g"), sha256 $(rate "$mb" "$h"), inflate to 200 MB $(rate 200 "$z") of output"
+done
