@@ -11,16 +11,20 @@
 ///         attach.sock               the supervisor's socket for attach and exec (message.h)
 ///         seccomp.bpf               the compiled seccomp filter
 ///     ROOT/volumes/NAME/            named volumes (_data, volume.json, lock)
+///     ROOT/builds/ID/               a build's RUN step: the same, without a name
 public struct ContainerLayout: Sendable {
     public let root: String
     public let id: String
+    /// "containers", or "builds" for a build's steps (which `ps` never lists).
+    public let group: String
 
-    public init(root: String, id: String) {
+    public init(root: String, id: String, group: String = "containers") {
         self.root = root
         self.id = id
+        self.group = group
     }
 
-    public var containers: String { root + "/containers" }
+    public var containers: String { root + "/" + group }
     public var directory: String { containers + "/" + id }
     public var stateFile: String { directory + "/state" }
     public var configFile: String { directory + "/supervisor.conf" }
@@ -33,6 +37,10 @@ public struct ContainerLayout: Sendable {
 
     /// The scope a container runs in.
     public static func unitName(_ containerName: String) -> String { "berth-\(containerName).scope" }
+    /// The scope of a build's step: a prefix no container's scope has (theirs all begin with
+    /// "berth-"), in a slice of its own.
+    public static func buildStepUnitName(_ id: String) -> String { "berthbuild-\(id.prefix(16)).scope" }
+    public static let buildSlice = "berth-build.slice"
 }
 
 /// The supervisor's record of a container, from its state file.

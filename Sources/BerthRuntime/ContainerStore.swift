@@ -28,6 +28,12 @@ public struct ContainerRecord: Codable, Sendable {
     public var host: HostSettings? = nil
     /// The manifest of the image it runs (nil for a --rootfs directory): kept by GC.
     public var imageManifest: String? = nil
+    /// Its scope and slice when not `berth-NAME.scope` in berth.slice (a build's step).
+    public var unit: String? = nil
+    public var slice: String? = nil
+
+    /// The transient scope it runs in.
+    public var unitName: String { unit ?? ContainerLayout.unitName(name) }
 }
 
 /// The spec's choices that `inspect` reports as Docker's HostConfig, Config and Mounts do.

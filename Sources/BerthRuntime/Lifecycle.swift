@@ -11,16 +11,16 @@ extension Runtime {
             return
         }
         guard info.supervisorAlive else { return }
-        try stopScope(info.record.name)
+        try stopScope(info.record.unitName)
     }
 
-    private static func stopScope(_ name: String) throws(RuntimeError) {
+    static func stopScope(_ unit: String) throws(RuntimeError) {
         do {
-            try SystemdBus().stopUnit(name: ContainerLayout.unitName(name))
+            try SystemdBus().stopUnit(name: unit)
         } catch let error as SystemdError where error.busError == "org.freedesktop.systemd1.NoSuchUnit" {
             return
         } catch {
-            throw RuntimeError(125, "cannot stop \(name): \(error)")
+            throw RuntimeError(125, "cannot stop \(unit): \(error)")
         }
     }
 
@@ -32,7 +32,7 @@ extension Runtime {
         guard fd >= 0 else { throw RuntimeError(125, "cannot open the state lock: \(errnoText())") }
         defer { close(fd) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return }  // it lives after all
-        try stopScope(info.record.name)
+        try stopScope(info.record.unitName)
         guard var state = info.state else { return }
         state.status = "exited"
         state.finishedAt = UInt64(Date().timeIntervalSince1970 * 1e9)

@@ -10,12 +10,13 @@ public enum RootFilesystem: Sendable {
     /// An image's part in a container: what it is called, what it is, and its unpacked layers.
     public struct ImageRoot: Sendable {
         public var name: String
-        public var manifest: Digest
+        /// nil for a build's state between steps, which has no manifest yet.
+        public var manifest: Digest?
         public var config: ImageConfig
         /// The image's unpacked layers, topmost first.
         public var lowerDirs: [String]
 
-        public init(name: String, manifest: Digest, config: ImageConfig, lowerDirs: [String]) {
+        public init(name: String, manifest: Digest?, config: ImageConfig, lowerDirs: [String]) {
             self.name = name
             self.manifest = manifest
             self.config = config

@@ -46,11 +46,16 @@ public struct AttachOptions: Sendable {
     public var stdin: Bool
     public var stdinOnce: Bool
     public var size: TerminalSize?
+    /// Where the container's output goes (berth's own stdout and stderr unless told).
+    public var output: Int32 = 1
+    public var errorOutput: Int32 = 2
 
-    public init(stdin: Bool, stdinOnce: Bool, size: TerminalSize?) {
+    public init(stdin: Bool, stdinOnce: Bool, size: TerminalSize?, output: Int32 = 1, errorOutput: Int32 = 2) {
         self.stdin = stdin
         self.stdinOnce = stdinOnce
         self.size = size
+        self.output = output
+        self.errorOutput = errorOutput
     }
 }
 
@@ -121,8 +126,9 @@ public struct Runtime {
         }
     }
 
-    private mutating func prepare(
-        spec given: ContainerSpec, layout: ContainerLayout, rootfs: RootFilesystem, options: CreateOptions
+    mutating func prepare(
+        spec given: ContainerSpec, layout: ContainerLayout, rootfs: RootFilesystem, options: CreateOptions,
+        buildStep: Bool = false
     ) throws(RuntimeError) -> ContainerRecord {
         let spec = ImageDefaults.apply(rootfs.imageConfig, to: given)
         let user: ResolvedUser
@@ -154,7 +160,7 @@ public struct Runtime {
             seccompPath: seccompPath)
         config.set("STDIN", options.openStdin ? "1" : "0")
         config.set("AUTOREMOVE", options.autoRemove ? "1" : "0")
-        config.set("NAMELINK", ContainerLayout.nameLink(root: root, name: spec.name))
+        if !buildStep { config.set("NAMELINK", ContainerLayout.nameLink(root: root, name: spec.name)) }
         try Files.write(layout.configFile, config.bytes)
         var record = ContainerRecord(
             id: layout.id, name: spec.name, image: rootfs.displayName, argv: argv,
@@ -168,6 +174,11 @@ public struct Runtime {
         record.scope = ScopeSettings(spec: spec)
         record.host = HostSettings(spec: spec, root: root)
         record.imageManifest = rootfs.manifest?.description
+        if buildStep {
+            record.owner = "build"
+            record.unit = ContainerLayout.buildStepUnitName(layout.id)
+            record.slice = ContainerLayout.buildSlice
+        }
         do {
             try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
         } catch let error as RuntimeError {
@@ -189,7 +200,8 @@ public struct Runtime {
         if let attach {
             let (ours, theirs) = try SupervisorConnection.pair()
             try ours.attach(
-                stdin: attach.stdin, stdout: true, stderr: true, stdinOnce: attach.stdinOnce, size: attach.size)
+                stdin: attach.stdin ? 0 : nil, stdout: attach.output, stderr: attach.errorOutput,
+                stdinOnce: attach.stdinOnce, size: attach.size)
             connection = ours
             clientEnd = theirs
         }
@@ -199,7 +211,7 @@ public struct Runtime {
         do {
             let child = try launch.child()
             let settings = info.record.scope ?? ScopeSettings()
-            try placeInScope(name: info.record.name, settings: settings, pids: [launch.pid, child])
+            try placeInScope(record: info.record, settings: settings, pids: [launch.pid, child])
         } catch {
             launch.abandon()
             throw error
@@ -213,8 +225,11 @@ public struct Runtime {
     /// setting up its root): limits from `resources` (the memory limit checked in the cgroup),
     /// and the stop behaviour of the spec. The
     /// supervisor is in the scope too, so it counts: one task more, and a little memory.
-    private func placeInScope(name: String, settings: ScopeSettings, pids: [pid_t]) throws(RuntimeError) {
-        let unit = ContainerLayout.unitName(name)
+    private func placeInScope(record: ContainerRecord, settings: ScopeSettings, pids: [pid_t]) throws(RuntimeError) {
+        let unit = record.unitName
+        let description =
+            record.unit == nil
+            ? "berth container \(record.name) (\(settings.image))" : "berth build step (\(settings.image))"
         var properties: [UnitProperty] = [
             .killSignal(settings.killSignal),
             // systemd's SIGKILL comes 5 s after the supervisor's own, so the exit is recorded first.
@@ -235,8 +250,8 @@ public struct Runtime {
             while true {
                 do {
                     try bus.startTransientScope(
-                        name: unit, pids: pids, slice: "berth.slice",
-                        description: "berth container \(name) (\(settings.image))", properties: properties)
+                        name: unit, pids: pids, slice: record.slice ?? "berth.slice", description: description,
+                        properties: properties)
                     break
                 } catch let error as SystemdError
                     where error.busError == "org.freedesktop.systemd1.UnitExists" && ContinuousClock.now < deadline

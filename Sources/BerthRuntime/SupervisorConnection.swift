@@ -124,8 +124,17 @@ public final class SupervisorConnection {
     public func attach(stdin: Bool, stdout: Bool, stderr: Bool, stdinOnce: Bool, size: TerminalSize?)
         throws(RuntimeError)
     {
-        let fds = [(stdin, Int32(0)), (stdout, 1), (stderr, 2)].filter(\.0).map(\.1)
-        let flags = [stdin, stdout, stderr, stdinOnce].map { $0 ? "1" : "0" }.joined(separator: " ")
+        try attach(
+            stdin: stdin ? 0 : nil, stdout: stdout ? 1 : nil, stderr: stderr ? 2 : nil, stdinOnce: stdinOnce, size: size)
+    }
+
+    /// The same, with the descriptors to pass (nil: that stream is not attached).
+    public func attach(stdin: Int32?, stdout: Int32?, stderr: Int32?, stdinOnce: Bool, size: TerminalSize?)
+        throws(RuntimeError)
+    {
+        let fds = [stdin, stdout, stderr].compactMap { $0 }
+        let flags = [stdin != nil, stdout != nil, stderr != nil, stdinOnce].map { $0 ? "1" : "0" }
+            .joined(separator: " ")
         try send(Array("attach \(flags) \(size?.rows ?? 0) \(size?.columns ?? 0)".utf8), fds: fds)
     }
 }
