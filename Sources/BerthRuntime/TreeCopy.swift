@@ -14,6 +14,13 @@ struct TreeCopy {
     let destination: OpenFile
     /// The first copy of each file that has more than one name, by its path below `destination`.
     private var copied: [FileID: [UInt8]] = [:]
+    /// A build's COPY: every copied file gets this owner (--chown, or root) and mode (--chmod)...
+    var owner: (uid: uid_t, gid: gid_t)?
+    var mode: mode_t?
+    /// ...what is already in the destination is merged with (directories) or replaced (the
+    /// rest), and only the paths (below the destination) this accepts are copied.
+    var merge = false
+    var include: ((_ path: [UInt8], _ isDirectory: Bool) -> Bool)?
 
     /// Sockets are not among them: a socket file means nothing without its listener.
     static let copiedTypes: Set<mode_t> = [S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK]
@@ -33,6 +40,11 @@ struct TreeCopy {
         try FileAttributes.copy(st, from: top.raw, .dot, to: destination.raw, .dot, shownAs: .dot)
     }
 
+    /// Copies what `source` holds into the destination, leaving the destination's own metadata.
+    mutating func copyContents(_ source: MergedLayers.Directory) throws(RuntimeError) {
+        try copyEntries(of: source, into: destination, path: [])
+    }
+
     private mutating func copyEntries(of source: MergedLayers.Directory, into directory: OpenFile, path: [UInt8])
         throws(RuntimeError)
     {
@@ -41,13 +53,22 @@ struct TreeCopy {
         }
     }
 
-    private mutating func copyEntry(
-        _ entry: MergedLayers.Entry, of source: MergedLayers.Directory, into directory: OpenFile, path: [UInt8]
+    /// One entry of `source` copied into `directory` as `name` (its own name by default).
+    mutating func copyEntry(
+        _ entry: MergedLayers.Entry, of source: MergedLayers.Directory, into directory: OpenFile, path: [UInt8],
+        as newName: [UInt8]? = nil
     ) throws(RuntimeError) {
         guard Self.copiedTypes.contains(entry.type) else { return }
+        if let include, !include(path, entry.type == S_IFDIR) { return }
         let from = source.layers[entry.layers[0]].raw
-        let name = entry.name
-        let st = entry.stat
+        let name = newName ?? entry.name
+        var st = entry.stat
+        if let owner {
+            st.st_uid = owner.uid
+            st.st_gid = owner.gid
+        }
+        if let mode { st.st_mode = st.st_mode & S_IFMT | mode }
+        if merge { try makeRoom(for: name, isDirectory: entry.type == S_IFDIR, in: directory, path: path) }
         if entry.type != S_IFDIR && st.st_nlink > 1 {
             if let first = copied[FileID(st)] {
                 guard destination.link(first, as: name, in: directory) else {
@@ -59,14 +80,14 @@ struct TreeCopy {
         }
         switch entry.type {
         case S_IFDIR:
-            guard name.withCName({ mkdirat(directory.raw, $0, 0o700) }) == 0,
-                let child = OpenFile.directory(directory.raw, name)
+            let made = name.withCName({ mkdirat(directory.raw, $0, 0o700) }) == 0 || (merge && errno == EEXIST)
+            guard made, let child = OpenFile.directory(directory.raw, name)
             else { throw RuntimeError(125, "cannot create \(path.shown): \(errorText())") }
             try copyEntries(of: try layers.open(entry, in: source), into: child, path: path)
         case S_IFREG:
-            try copyFile(from, name, into: directory.raw, path: path)
+            try copyFile(from, entry.name, into: directory.raw, as: name, path: path)
         case S_IFLNK:
-            let target = try MergedLayers.readLink(from, name)
+            let target = try MergedLayers.readLink(from, entry.name)
             guard target.withCName({ t in name.withCName { symlinkat(t, directory.raw, $0) } }) == 0 else {
                 throw RuntimeError(125, "cannot create the link \(path.shown): \(errorText())")
             }
@@ -75,20 +96,30 @@ struct TreeCopy {
                 throw RuntimeError(125, "cannot create \(path.shown): \(errorText())")
             }
         }
-        try FileAttributes.copy(st, from: from, name, to: directory.raw, name, shownAs: path)
+        try FileAttributes.copy(st, from: from, entry.name, to: directory.raw, name, shownAs: path)
+    }
+
+    /// Merging: a directory stays for a directory to merge into; anything else in the way goes.
+    private func makeRoom(for name: [UInt8], isDirectory: Bool, in directory: OpenFile, path: [UInt8])
+        throws(RuntimeError)
+    {
+        var st = stat()
+        guard name.withCName({ fstatat(directory.raw, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
+        if isDirectory && st.st_mode & S_IFMT == S_IFDIR { return }
+        try DirectoryTree.remove(directory.raw, name)
     }
 
     /// The content of a regular file, by copy_file_range where the filesystems allow it (a
     /// reflink or an in-kernel copy), else by read and write.
-    private func copyFile(_ sourceDirectory: Int32, _ name: [UInt8], into directory: Int32, path: [UInt8])
-        throws(RuntimeError)
-    {
+    private func copyFile(
+        _ sourceDirectory: Int32, _ name: [UInt8], into directory: Int32, as newName: [UInt8], path: [UInt8]
+    ) throws(RuntimeError) {
         let input = name.withCName {
             openat(sourceDirectory, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         }
         guard input >= 0 else { throw RuntimeError(125, "cannot read \(path.shown) in the image: \(errorText())") }
         defer { close(input) }
-        let output = name.withCName {
+        let output = newName.withCName {
             openat(directory, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
         guard output >= 0 else { throw RuntimeError(125, "cannot create \(path.shown): \(errorText())") }

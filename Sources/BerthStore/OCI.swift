@@ -127,6 +127,10 @@ public struct ImageConfig: Codable, Sendable, Hashable {
         public var workingDir: String?
         public var labels: [String: String]?
         public var stopSignal: String?
+        /// Docker's fields beyond the OCI spec's, which Docker, Podman and buildah read too.
+        public var healthcheck: HealthConfig?
+        public var shell: [String]?
+        public var onBuild: [String]?
 
         enum CodingKeys: String, CodingKey {
             case user = "User"
@@ -138,9 +142,34 @@ public struct ImageConfig: Codable, Sendable, Hashable {
             case workingDir = "WorkingDir"
             case labels = "Labels"
             case stopSignal = "StopSignal"
+            case healthcheck = "Healthcheck"
+            case shell = "Shell"
+            case onBuild = "OnBuild"
         }
 
         public init() {}
+    }
+
+    /// Docker's HEALTHCHECK as an image keeps it: durations in nanoseconds, 0 meaning the default.
+    public struct HealthConfig: Codable, Sendable, Hashable {
+        /// ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command].
+        public var test: [String]?
+        public var interval: Int64?
+        public var timeout: Int64?
+        public var startPeriod: Int64?
+        public var startInterval: Int64?
+        public var retries: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case test = "Test"
+            case interval = "Interval"
+            case timeout = "Timeout"
+            case startPeriod = "StartPeriod"
+            case startInterval = "StartInterval"
+            case retries = "Retries"
+        }
+
+        public init(test: [String]?) { self.test = test }
     }
 
     /// `{}` in the JSON (a set written as an object's keys).
