@@ -150,6 +150,64 @@ import Testing
         #expect((try? FileManager.default.contentsOfDirectory(atPath: content.ingestDirectory))?.isEmpty ?? true)
     }
 
+    /// Two pulls of images that share their lower layers, with `berth prune` running over and
+    /// over beside them: neither pull loses a blob or a snapshot to the collector (the store lock
+    /// is held shared from before the download until the image is named), the shared layers are
+    /// unpacked once, and both images run afterwards.
+    @Test(.integration) func concurrentPullsAndGarbageCollectionKeepWhatIsInUse() async throws {
+        try Integration.check()
+        let registry = try await RegistryServer()
+        defer { registry.stop() }
+        let (source, target) = (try makeTemporaryDirectory("berth-push"), try makeTemporaryDirectory("berth-pull"))
+        defer { for root in [source, target] { try? FileManager.default.removeItem(atPath: root) } }
+        let shared = (0..<2).map { [("shared/\($0)", TestImage.pseudoRandom(4 << 20, seed: "shared \($0)"))] }
+        var manifests: [Manifest] = []
+        for name in ["a", "b"] {
+            let reference = "\(registry.authority)/test/\(name):1"
+            manifests.append(
+                try Self.makeRunnableImage(
+                    root: source, name: reference,
+                    dataLayers: shared + [[("own/\(name)", TestImage.pseudoRandom(4 << 20, seed: "own \(name)"))]]))
+            #expect(try Self.berth(source, ["push", "-q", reference]).status == 0)
+        }
+        let pulls = ["a", "b"].map { name in
+            try? ChildProcess([Self.berth, "--root", target, "pull", "-q", "\(registry.authority)/test/\(name):1"])
+        }
+        var prunes = 0
+        while pulls.contains(where: { $0.map { kill($0.pid, 0) == 0 && !Self.isZombie($0.pid) } ?? false }) {
+            // Something for prune to sweep each time, so it really marks and sweeps.
+            _ = try ContentStore(root: target).write(Array("garbage \(prunes)".utf8))
+            #expect(try Self.berth(target, ["prune"]).status == 0)
+            prunes += 1
+        }
+        for pull in pulls { #expect(try #require(pull).wait() == 0) }
+        #expect(prunes > 0)
+        #expect(try Self.berth(target, ["prune"]).status == 0)
+        let content = ContentStore(root: target)
+        for manifest in manifests {
+            for digest in [manifest.config.digest] + manifest.layers.map(\.digest) {
+                #expect(content.contains(digest), "\(digest) was swept")
+            }
+        }
+        // Busybox, two shared data layers, and one layer of each image's own: five snapshots.
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: target + "/snapshots")
+            .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }
+        #expect(snapshots.count == 5, "\(snapshots)")
+        for name in ["a", "b"] {
+            let run = try Self.berth(
+                target,
+                ["run", "--rm", "--pull", "never", "\(registry.authority)/test/\(name):1", "busybox", "wc", "-c", "/own/\(name)"])
+            #expect(run.status == 0 && run.out == "\(4 << 20) /own/\(name)\n", "\(run.err)")
+        }
+    }
+
+    static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
     /// The other direction: an image berth pushed is pulled and run by podman (an interop
     /// partner in the tests only; berth never needs it).
     @Test(.integration) func podmanRunsWhatBerthPushed() async throws {
