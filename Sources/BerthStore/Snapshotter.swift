@@ -11,7 +11,8 @@ import Foundation
 /// A container's overlay names its lower layers by their short links, so even a deep stack
 /// fits the one page a mount's options may take. A layer is unpacked into
 /// ROOT/snapshots/.tmp-*, synced, and renamed into place whole: no half-unpacked layer is ever
-/// used. A flock per chain ID makes two pulls that share a layer unpack it once.
+/// used. A flock per chain ID makes two pulls that share a layer unpack it once. A build step's
+/// upper directory, already in overlay form, becomes a snapshot the same way (`adopt`).
 public struct Snapshotter: Sendable {
     public let root: String
 
@@ -47,7 +48,31 @@ public struct Snapshotter: Sendable {
     public func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, content: ContentStore)
         throws(StoreError)
     {
-        if contains(chain) { return }
+        try withChainLock(chain) { () throws(StoreError) in
+            guard content.contains(layer.digest) else {
+                throw StoreError("layer \(layer.digest) is not in the store")
+            }
+            let temp = temporary(chain)
+            let fs = temp + "/fs"
+            guard mkdir(temp, 0o700) == 0, mkdir(fs, 0o755) == 0 else { throw StoreError.system("cannot create", fs) }
+            do throws(StoreError) {
+                let unpacked = try LayerUnpacker(blob: content.path(layer.digest), destination: fs).unpack()
+                guard unpacked == diffID else {
+                    throw StoreError("layer \(layer.digest) unpacks to \(unpacked), not the \(diffID) its image names")
+                }
+                try store(temp, chain: chain)
+            } catch {
+                removeTree(temp)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` holding the chain's flock, unless the snapshot is there already or another
+    /// process stored it while we waited for the lock. Returns whether `body` ran.
+    @discardableResult
+    func withChainLock(_ chain: Digest, _ body: () throws(StoreError) -> Void) throws(StoreError) -> Bool {
+        if contains(chain) { return false }
         try Directories.create(directory)
         try Directories.create(links)
         let lockPath = directory + "/" + chain.hex + ".lock"
@@ -55,36 +80,35 @@ public struct Snapshotter: Sendable {
         guard lock >= 0 else { throw StoreError.system("cannot open", lockPath) }
         defer { close(lock) }
         guard flock(lock, LOCK_EX) == 0 else { throw StoreError.system("cannot lock", lockPath) }
-        if contains(chain) { return }  // another pull unpacked it while we waited
-        guard content.contains(layer.digest) else { throw StoreError("layer \(layer.digest) is not in the store") }
+        if contains(chain) { return false }  // another pull unpacked it while we waited
+        try body()
+        return true
+    }
 
-        let temp =
-            directory + "/.tmp-" + chain.hex.prefix(16) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    /// A fresh name under snapshots/ for a snapshot being made (GC removes leftovers).
+    func temporary(_ chain: Digest) -> String {
+        directory + "/.tmp-" + chain.hex.prefix(16) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    }
+
+    /// Makes `temp` (its tree in `temp`/fs) the snapshot of `chain`: its link file, a sync, its
+    /// short link, and the rename that makes it visible. Call with the chain's lock held; the
+    /// caller removes `temp` if this fails.
+    func store(_ temp: String, chain: Digest) throws(StoreError) {
         let fs = temp + "/fs"
-        guard mkdir(temp, 0o700) == 0, mkdir(fs, 0o755) == 0 else { throw StoreError.system("cannot create", fs) }
-        do throws(StoreError) {
-            let unpacked = try LayerUnpacker(blob: content.path(layer.digest), destination: fs).unpack()
-            guard unpacked == diffID else {
-                throw StoreError("layer \(layer.digest) unpacks to \(unpacked), not the \(diffID) its image names")
-            }
-            let short = Self.shortName(chain)
-            try write(temp + "/link", short)
-            // Everything on disk before the rename that makes it visible.
-            let fd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if fd >= 0 {
-                _ = berth_syncfs(fd)
-                close(fd)
-            }
-            unlink(links + "/" + short)
-            guard symlink("../snapshots/" + chain.hex + "/fs", links + "/" + short) == 0 else {
-                throw StoreError.system("cannot link", links + "/" + short)
-            }
-            guard rename(temp, directory + "/" + chain.hex) == 0 else {
-                throw StoreError.system("cannot store the layer", directory + "/" + chain.hex)
-            }
-        } catch {
-            removeTree(temp)
-            throw error
+        let short = Self.shortName(chain)
+        try write(temp + "/link", short)
+        // Everything on disk before the rename that makes it visible.
+        let fd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = berth_syncfs(fd)
+            close(fd)
+        }
+        unlink(links + "/" + short)
+        guard symlink("../snapshots/" + chain.hex + "/fs", links + "/" + short) == 0 else {
+            throw StoreError.system("cannot link", links + "/" + short)
+        }
+        guard rename(temp, directory + "/" + chain.hex) == 0 else {
+            throw StoreError.system("cannot store the layer", directory + "/" + chain.hex)
         }
     }
 
