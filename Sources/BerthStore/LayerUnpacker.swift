@@ -47,7 +47,7 @@ struct LayerUnpacker {
         try source.drain()
         // Directories' times last: what was written into them changed them.
         for (components, time) in directoryTimes.reversed() {
-            guard let parent = try? Paths.parent(root, components, create: false) else { continue }
+            guard let parent = try? Paths.parent(root, Array(components.dropLast()), create: false) else { continue }
             defer { if parent != root { close(parent) } }
             var times = [time, time]
             _ = Paths.withCName(components.last ?? [0x2E]) { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }
