@@ -125,7 +125,8 @@ public final class SupervisorConnection {
         throws(RuntimeError)
     {
         try attach(
-            stdin: stdin ? 0 : nil, stdout: stdout ? 1 : nil, stderr: stderr ? 2 : nil, stdinOnce: stdinOnce, size: size)
+            stdin: stdin ? 0 : nil, stdout: stdout ? 1 : nil, stderr: stderr ? 2 : nil, stdinOnce: stdinOnce, size: size
+        )
     }
 
     /// The same, with the descriptors to pass (nil: that stream is not attached).

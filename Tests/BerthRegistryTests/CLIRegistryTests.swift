@@ -25,10 +25,13 @@ import Testing
     ) throws -> Manifest {
         let store = ImageStore(root: root)
         let busybox = Array(try Data(contentsOf: URL(fileURLWithPath: "/bin/busybox")))
-        let files = [
-            [("bin/sh", busybox, 0o755), ("bin/busybox", busybox, 0o755),
-             ("etc/passwd", Array("root:x:0:0:root:/root:/bin/sh\n".utf8), 0o644)],
-        ] + dataLayers.map { $0.map { ($0.0, $0.1, 0o644) } }
+        let files =
+            [
+                [
+                    ("bin/sh", busybox, 0o755), ("bin/busybox", busybox, 0o755),
+                    ("etc/passwd", Array("root:x:0:0:root:/root:/bin/sh\n".utf8), 0o644),
+                ]
+            ] + dataLayers.map { $0.map { ($0.0, $0.1, 0o644) } }
         var layers: [Descriptor] = []
         for (index, entries) in files.enumerated() {
             let tarPath = root + "/layer-\(index).tar"
@@ -196,7 +199,10 @@ import Testing
         for name in ["a", "b"] {
             let run = try Self.berth(
                 target,
-                ["run", "--rm", "--pull", "never", "\(registry.authority)/test/\(name):1", "busybox", "wc", "-c", "/own/\(name)"])
+                [
+                    "run", "--rm", "--pull", "never", "\(registry.authority)/test/\(name):1", "busybox", "wc", "-c",
+                    "/own/\(name)",
+                ])
             #expect(run.status == 0 && run.out == "\(4 << 20) /own/\(name)\n", "\(run.err)")
         }
     }
