@@ -73,10 +73,17 @@ let package = Package(
             // each container megabytes.
             linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib", "-Xclang-linker", "-Wl,--as-needed"])]),
 
+        // Builds: Containerfile/Dockerfile parsing, each step run through the runtime or written
+        // as a layer directly, a layer cache keyed by the parent, the instruction and the files.
+        .target(
+            name: "BerthBuild",
+            dependencies: ["BerthSpec", "BerthStore", "BerthRuntime", "BerthSystemd", "CArchive"],
+            swiftSettings: strict),
+
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore", "BerthRegistry",
+                "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore", "BerthRegistry", "BerthBuild",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -91,12 +98,16 @@ let package = Package(
             name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthSpec", "BerthSystemd", "BerthTestSupport"],
             swiftSettings: strict),
         .testTarget(
+            name: "BerthBuildTests",
+            dependencies: ["BerthBuild", "BerthStore", "BerthRuntime", "BerthSystemd", "BerthTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
             name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [
-                "BerthRegistry", "BerthStore", "BerthSpec", "BerthTestSupport",
+                "BerthRegistry", "BerthStore", "BerthSpec", "BerthTestSupport", "BerthSystemd",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),

@@ -106,6 +106,13 @@ public final class BuildFiles {
         return (stack.map { ($0.name, $0.item) }, [])
     }
 
+    /// Whether the host directory at `path` is an overlay upper directory's opaque one.
+    public static func isOpaque(_ path: String) -> Bool {
+        var value: [UInt8] = [0, 0]
+        let n = value.withUnsafeMutableBytes { LinuxCalls.lgetxattr(path, MergedLayers.opaqueXattr, $0.baseAddress, 2) }
+        return n == 1 && value[0] == UInt8(ascii: "y")
+    }
+
     /// How COPY writes what it copies.
     public struct CopyOptions {
         /// Owner of every copied file (nil: as the source has it).
@@ -161,7 +168,9 @@ public final class BuildFiles {
                 guard let top = layers.root.layers.first else { return nil }
                 var st = stat()
                 guard fstat(top.raw, &st) == 0 else { throw RuntimeError(125, "cannot read: \(errorText())") }
-                return (layers.root, MergedLayers.Entry(name: .dot, stat: st, layers: Array(layers.root.layers.indices)))
+                return (
+                    layers.root, MergedLayers.Entry(name: .dot, stat: st, layers: Array(layers.root.layers.indices))
+                )
             }
             if name == [UInt8(ascii: "."), UInt8(ascii: ".")] {
                 components.removeLast()

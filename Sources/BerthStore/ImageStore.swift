@@ -145,6 +145,13 @@ public struct Image: Sendable {
     public var manifest: Manifest
     public var config: ImageConfig
 
+    public init(name: String, manifestDigest: Digest, manifest: Manifest, config: ImageConfig) {
+        self.name = name
+        self.manifestDigest = manifestDigest
+        self.manifest = manifest
+        self.config = config
+    }
+
     /// Docker's image ID: the digest of its configuration.
     public var configDigest: Digest { manifest.config.digest }
     public var size: Int64 { manifest.layers.reduce(manifest.config.size) { $0 + $1.size } }

@@ -14,7 +14,7 @@ struct Berth: ParsableCommand {
             Run.self, Create.self, Start.self, Restart.self, Attach.self, Exec.self, Ps.self, Logs.self,
             Inspect.self, Stop.self, Kill.self, Rm.self, Pull.self, Push.self, Images.self, Tag.self, Rmi.self,
             ImageCommand.self, Load.self,
-            Save.self, Prune.self,
+            Save.self, Prune.self, Build.self, CommitCommand.self, BuilderCommand.self,
             Volume.self, Validate.self,
         ]
     )

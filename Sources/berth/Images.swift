@@ -134,6 +134,26 @@ struct ImageInspect: ParsableCommand {
             "Volumes": (config.volumes ?? [:]).mapValues { _ in [String: Any]() },
         ]
         if let stop = config.stopSignal { configDocument["StopSignal"] = stop }
+        if let shell = config.shell { configDocument["Shell"] = shell }
+        if let onBuild = config.onBuild { configDocument["OnBuild"] = onBuild }
+        if let check = config.healthcheck {
+            var health: [String: Any] = ["Test": check.test ?? []]
+            for (key, value) in [
+                ("Interval", check.interval), ("Timeout", check.timeout), ("StartPeriod", check.startPeriod),
+                ("StartInterval", check.startInterval),
+            ] {
+                if let value { health[key] = value }
+            }
+            if let retries = check.retries { health["Retries"] = retries }
+            configDocument["Healthcheck"] = health
+        }
+        var history: [[String: Any]] = []
+        for entry in image.config.history ?? [] {
+            var item: [String: Any] = ["CreatedBy": entry.createdBy ?? ""]
+            if let created = entry.created { item["Created"] = created }
+            if entry.emptyLayer == true { item["EmptyLayer"] = true }
+            history.append(item)
+        }
         return [
             "Id": image.configDigest.description, "RepoTags": [ImageName.short(entry.name)],
             "RepoDigests": [
@@ -141,7 +161,8 @@ struct ImageInspect: ParsableCommand {
                     + "@\(entry.index ?? entry.manifest.digest)"
             ],
             "Created": image.config.created ?? "", "Architecture": image.config.architecture, "Os": image.config.os,
-            "Size": Int(image.size), "Config": configDocument,
+            "Size": Int(image.size), "Config": configDocument, "Author": image.config.author ?? "",
+            "History": history,
             "RootFS": ["Type": "layers", "Layers": image.config.rootfs.diffIDs.map(\.description)] as [String: Any],
         ]
     }
@@ -155,14 +176,13 @@ struct ImageCommand: ParsableCommand {
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove what no named image and no container uses: blobs, unpacked layers, leftovers.")
+        abstract: "Remove what no named image, container or build cache entry uses: blobs, unpacked layers, leftovers.")
     @ParentCommand var berth: Berth
 
     func run() throws {
         let root = berth.global.root
-        let inUse = Set(ContainerStore.list(root: root).compactMap { $0.record.imageManifest.flatMap(Digest.init) })
         do {
-            let report = try GarbageCollector(root: root).collect(inUse: inUse)
+            let report = try GarbageCollector(root: root).collect(inUse: inUseManifests(root: root))
             print("Deleted \(report.blobsRemoved) blobs and \(report.snapshotsRemoved) unpacked layers")
             print(
                 "Total reclaimed space: "
