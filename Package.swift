@@ -32,6 +32,12 @@ let package = Package(
         .systemLibrary(
             name: "CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(
+            name: "CNftables", pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]),
+        .systemLibrary(
+            name: "CConntrack", pkgConfig: "libnetfilter_conntrack",
+            providers: [.apt(["libnetfilter-conntrack-dev"])]),
 
         // The container spec: model, strict JSON parsing, drop-in loading, validation. No side effects
         // beyond reading the spec files it is pointed at.
@@ -80,6 +86,12 @@ let package = Package(
             dependencies: ["BerthSpec", "BerthStore", "BerthRuntime", "BerthSystemd", "CArchive"],
             swiftSettings: strict),
 
+        // Networking: links and addresses over rtnetlink, berth's nftables table through
+        // libnftables (published ports, masquerade), conntrack entries deleted through
+        // libnetfilter_conntrack. No ip or nft subprocesses.
+        .target(
+            name: "BerthNetwork", dependencies: ["BerthSpec", "CNftables", "CConntrack"], swiftSettings: strict),
+
         .executableTarget(
             name: "berth",
             dependencies: [
@@ -100,6 +112,9 @@ let package = Package(
         .testTarget(
             name: "BerthBuildTests",
             dependencies: ["BerthBuild", "BerthStore", "BerthRuntime", "BerthSystemd", "BerthTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "BerthNetworkTests", dependencies: ["BerthNetwork", "BerthSpec", "BerthTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
