@@ -62,6 +62,7 @@ public struct Builder {
         do { lock = try StoreLock(root: root, .shared) } catch { throw BuildError("\(error)") }
         defer { withExtendedLifetime(lock) {} }
         Runtime.collectBuildSteps(root: root)
+        CopyStep.collectWorkDirectories(root: root)
         var run = try BuildRun(builder: self, options: options, dockerfile: dockerfile)
         let last: Int
         if let target = options.target {

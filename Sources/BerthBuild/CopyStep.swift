@@ -164,8 +164,8 @@ struct CopyStep {
         switch item.kind {
         case .file:
             do {
-                guard let bytes = try files.readFile("/" + path, limit: Int.max) else { return }
-                hasher.update(Array(Digest(of: bytes).description.utf8))
+                guard let digest = try files.contentDigest("/" + path) else { return }
+                hasher.update(Array(digest.description.utf8))
             } catch { throw BuildError("\(error)") }
         case .directory:
             let listed: [(name: [UInt8], item: BuildFiles.Item)]
@@ -250,6 +250,16 @@ struct CopyStep {
     }
 
     static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+
+    /// What builds killed half-way through a COPY left: work directories whose process is gone.
+    static func collectWorkDirectories(root: String) {
+        let parent = root + "/builds"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(".copy-") {
+            let pid = name.dropFirst(6).prefix { $0 != "-" }
+            guard let pid = pid_t(pid), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            remove(parent + "/" + name)
+        }
+    }
 
     static func imageFiles(_ state: BuildState, root: String) throws(BuildError) -> BuildFiles? {
         guard !state.layers.isEmpty else { return nil }

@@ -102,7 +102,8 @@ struct StageBuild {
         default:
             var changed = state
             try Metadata.apply(instruction, to: &changed, stage: &self, run: run)
-            let description = "\(instruction.keyword) \(changed.settings.hashDescription)"
+            let description =
+                "\(instruction.keyword) \(changed.settings.hashDescription) \(changed.config.author ?? "")"
             try step(description, instruction, &run) { (_, run) throws(BuildError) in
                 try Metadata.finish(instruction, changed, run: run)
             }

@@ -1,3 +1,5 @@
+import BerthStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -57,6 +59,26 @@ public final class BuildFiles {
     /// The content of the regular file at `path`.
     public func readFile(_ path: String, limit: Int = 4 << 20) throws(RuntimeError) -> [UInt8]? {
         try layers.readFile(path, limit: limit)
+    }
+
+    /// The sha256 of the regular file at `path` (links followed), read in chunks; nil when
+    /// there is none.
+    public func contentDigest(_ path: String) throws(RuntimeError) -> Digest? {
+        guard let (directory, entry) = try resolve(Array(path.utf8)), entry.type == S_IFREG else { return nil }
+        let fd = entry.name.withCName {
+            openat(directory.layers[entry.layers[0]].raw, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        }
+        guard fd >= 0 else { throw RuntimeError(125, "cannot open \(path): \(errorText())") }
+        defer { close(fd) }
+        var hasher = Hasher256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 17)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw RuntimeError(125, "cannot read \(path): \(errorText())") }
+            if n == 0 { return hasher.finalize() }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
     }
 
     /// The target of the symbolic link at `path` (links before it followed).

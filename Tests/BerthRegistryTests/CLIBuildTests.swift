@@ -216,10 +216,7 @@ import Testing
         try #require(built.status == 0, "\(built.err)")
         let push = try Self.berth(root, ["push", "-q", name])
         try #require(push.status == 0, "\(push.err)")
-        let podman = [
-            "--root", podmanRoot + "/root", "--runroot", podmanRoot + "/run", "--storage-driver", "overlay",
-            "--cgroup-manager", "systemd", "--events-backend", "none",
-        ]
+        let podman = CLIRegistryTests.podmanOptions(podmanRoot)
         let pulled = try Command.run("/usr/bin/podman", podman + ["pull", "-q", "--tls-verify=false", name])
         #expect(pulled.status == 0, "\(pulled.err)")
         let run = try Command.run("/usr/bin/podman", podman + ["run", "--rm", "--network=none", name])
@@ -246,6 +243,13 @@ import Testing
         let unknown = try Self.berth(root, ["build", context])
         #expect(unknown.status != 0 && unknown.err.contains("Containerfile:2"), "\(unknown.err)")
         #expect(unknown.err.lowercased().contains("frobnicate"), "\(unknown.err)")
+
+        // A link in the context leads nowhere outside it: /etc is the context's own /etc.
+        symlink("/etc", context + "/escape")
+        try Self.write(context + "/Containerfile", "FROM base:1\nCOPY escape/passwd /stolen\n")
+        let escape = try Self.berth(root, ["build", context])
+        #expect(escape.status != 0 && escape.err.contains("escape/passwd: no such file"), "\(escape.err)")
+        unlink(context + "/escape")
 
         let marker = "step output \(UInt32.random(in: 0...UInt32.max))"
         try Self.write(context + "/Containerfile", "FROM base:1\nRUN echo \(marker); exit 3\n")

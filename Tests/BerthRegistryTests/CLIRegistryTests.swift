@@ -214,6 +214,14 @@ import Testing
         return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
+    /// podman with its own store under `root` (on the sandbox's tmpfs), scopes through systemd.
+    static func podmanOptions(_ root: String) -> [String] {
+        [
+            "--root", root + "/root", "--runroot", root + "/run", "--storage-driver", "overlay",
+            "--cgroup-manager", "systemd", "--events-backend", "none",
+        ]
+    }
+
     /// The other direction: an image berth pushed is pulled and run by podman (an interop
     /// partner in the tests only; berth never needs it).
     @Test(.integration) func podmanRunsWhatBerthPushed() async throws {
@@ -227,10 +235,7 @@ import Testing
         let name = "\(registry.authority)/test/interop:1"
         try Self.makeRunnableImage(root: source, name: name)
         #expect(try Self.berth(source, ["push", "-q", name]).status == 0)
-        let podman = [
-            "--root", podmanRoot + "/root", "--runroot", podmanRoot + "/run", "--storage-driver", "overlay",
-            "--cgroup-manager", "systemd", "--events-backend", "none",
-        ]
+        let podman = Self.podmanOptions(podmanRoot)
         let pulled = try Command.run("/usr/bin/podman", podman + ["pull", "-q", "--tls-verify=false", name])
         #expect(pulled.status == 0, "\(pulled.err)")
         let run = try Command.run("/usr/bin/podman", podman + ["run", "--rm", "--network=none", name])
