@@ -254,7 +254,8 @@ struct CopyStep {
     /// What builds killed half-way through a COPY left: work directories whose process is gone.
     static func collectWorkDirectories(root: String) {
         let parent = root + "/builds"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(".copy-") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(".copy-")
+        {
             let pid = name.dropFirst(6).prefix { $0 != "-" }
             guard let pid = pid_t(pid), kill(pid, 0) != 0, errno == ESRCH else { continue }
             remove(parent + "/" + name)
