@@ -33,6 +33,8 @@ struct RunStep {
         spec.command = argv
         spec.env = env
         spec.network = options.network == .none ? .none : .host
+        // An interrupted step is killed at once, as Docker cancels one: there is nothing to save.
+        spec.stopTimeout = .zero
         let rootfs = RootFilesystem.image(
             RootFilesystem.ImageRoot(name: "build", manifest: nil, config: state.config, lowerDirs: lowerDirs))
         var runtime = Runtime(root: builder.root, supervisor: builder.supervisor)
@@ -42,12 +44,17 @@ struct RunStep {
         do {
             result = try runtime.runBuildStep(
                 spec: spec, rootfs: rootfs, output: options.quiet ? quietOutput : options.output,
-                errorOutput: options.quiet ? quietOutput : options.errorOutput)
+                errorOutput: options.quiet ? quietOutput : options.errorOutput,
+                started: { BuildInterruption.active.set($0) })
+            BuildInterruption.active.set(nil)
         } catch {
+            BuildInterruption.active.set(nil)
+            if BuildInterruption.active.wasInterrupted { throw BuildError("interrupted", exitCode: 130) }
             throw BuildError("\(error.description)", exitCode: error.exitCode)
         }
         defer { Runtime.removeBuildStep(result.layout) }
         for warning in runtime.warnings { log.say("warning: \(warning)") }
+        if BuildInterruption.active.wasInterrupted { throw BuildError("interrupted", exitCode: 130) }
         guard result.exitCode == 0 else {
             throw BuildError("the command \(argv) returned a non-zero code: \(result.exitCode)")
         }

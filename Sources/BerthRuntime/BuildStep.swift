@@ -19,8 +19,10 @@ extension Runtime {
     /// (`berthbuild-ID.scope` in berth-build.slice), so it can never take or shadow a
     /// container's. Its output goes to `output` and `errorOutput` and to journald; this returns
     /// when it has ended. The caller takes its upper directory, then calls `removeBuildStep`.
+    /// `started` is told the step's layout once its supervisor runs (to stop it on Ctrl-C).
     public mutating func runBuildStep(
-        spec: ContainerSpec, rootfs: RootFilesystem, output: Int32 = 1, errorOutput: Int32 = 2
+        spec: ContainerSpec, rootfs: RootFilesystem, output: Int32 = 1, errorOutput: Int32 = 2,
+        started onStart: ((ContainerLayout) -> Void)? = nil
     ) throws(RuntimeError) -> BuildStepResult {
         let layout = ContainerLayout(root: root, id: Self.newID(), group: "builds")
         try Files.makeDirectories([layout.containers], mode: 0o700)
@@ -44,6 +46,7 @@ extension Runtime {
             Files.removeTree(layout.directory)
             throw error
         }
+        onStart?(layout)
         let code = try Self.waitForExit(started)
         try? Self.waitForSupervisor(layout)
         return BuildStepResult(exitCode: code, layout: layout)

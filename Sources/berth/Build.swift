@@ -45,6 +45,7 @@ struct Build: ParsableCommand {
             options.buildArgs[parts[0]] = parts.count == 2 ? parts[1] : ProcessInfo.processInfo.environment[parts[0]]
         }
         let root = berth.global.root
+        BuildInterruption.install()
         let builder = BerthBuild.Builder(root: root, supervisor: supervisorPath()) { reference in
             try pullImage(reference, root: root, platform: .current, quiet: quiet)
         }

@@ -303,4 +303,30 @@ import Testing
         let history = try #require(try Self.config(root, "committed:1")["History"] as? [[String: Any]])
         #expect(history.last?["CreatedBy"] as? String == "berth commit changed: by test")
     }
+
+    /// Ctrl-C during a RUN stops that step's scope and ends the build, leaving nothing behind.
+    @Test(.integration) func anInterruptedBuildStopsItsStep() async throws {
+        try Integration.check()
+        let (root, context) = try Self.storeWithBase()
+        defer { for dir in [root, context] { try? FileManager.default.removeItem(atPath: dir) } }
+        try Self.write(context + "/Containerfile", "FROM base:1\nRUN sleep 60\n")
+        let watcher = try UnitWatcher(prefix: "berthbuild-")
+        defer { watcher.stop() }
+        let build = try ChildProcess([Self.berth, "--root", root, "build", "-q", context])
+        defer { kill(build.pid, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while watcher.units().isEmpty {
+            try #require(ContinuousClock.now < deadline, "the step never started")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let interrupted = ContinuousClock.now
+        kill(build.pid, SIGINT)
+        let status = build.wait()
+        #expect(ContinuousClock.now - interrupted < .seconds(8))
+        #expect(status >> 8 & 0xFF == 130, "wait status \(status)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: root + "/builds")) ?? []).isEmpty)
+        // No process of the step is left: nothing but this test's own runs `sleep 60`.
+        let sleeping = try Command.run("/usr/bin/pgrep", ["-f", "^sleep 60$"])
+        #expect(sleeping.out.isEmpty, "\(sleeping.out)")
+    }
 }
