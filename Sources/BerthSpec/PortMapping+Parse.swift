@@ -81,3 +81,12 @@ extension PortMapping {
         return numbers.first!...numbers.last!
     }
 }
+
+extension PortMapping: CustomStringConvertible {
+    /// The compose short form `parse` reads: `[ADDR:]HOST[-END]:CONTAINER[-END]/PROTO`.
+    public var description: String {
+        func range(_ first: UInt16) -> String { count > 1 ? "\(first)-\(Int(first) + Int(count) - 1)" : "\(first)" }
+        let host = address.map { $0.isIPv6 ? "[\($0)]:" : "\($0):" } ?? ""
+        return "\(host)\(range(hostPort)):\(range(containerPort))/\(proto.rawValue)"
+    }
+}

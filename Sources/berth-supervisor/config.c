@@ -61,6 +61,12 @@ static int apply(struct config *c, char *key, char *value) {
     else if (!strcmp(key, "MERGED")) c->merged = value;
     else if (!strcmp(key, "READONLY")) c->readonly_rootfs = !strcmp(value, "1");
     else if (!strcmp(key, "NET")) c->host_network = !strcmp(value, "host");
+    else if (!strcmp(key, "NETADDR")) c->net_address = value;
+    else if (!strcmp(key, "NETGW")) c->net_gateway = value;
+    else if (!strcmp(key, "NETMTU")) {
+        if (parse_u64(value, &n) || n < 68 || n > 65535) return fail("bad MTU", value);
+        c->net_mtu = (unsigned int)n;
+    }
     else if (!strcmp(key, "NNP")) c->no_new_privileges = !strcmp(value, "1");
     else if (!strcmp(key, "INIT")) c->init = !strcmp(value, "1");
     else if (!strcmp(key, "TTY")) c->tty = !strcmp(value, "1");

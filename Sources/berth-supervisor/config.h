@@ -54,6 +54,9 @@ struct config {
     size_t nrlimits;
     const char *sysctls[64]; /* "key=value" with dots in key */
     size_t nsysctls;
+    const char *net_address; /* bridge network: eth0's "A.B.C.D/LEN", its gateway and MTU */
+    const char *net_gateway;
+    unsigned int net_mtu;
     int stop_signal;
     int stop_timeout; /* seconds from a stop signal to SIGKILL */
 };

@@ -1,4 +1,5 @@
 #include "setup.h"
+#include "netsetup.h"
 
 #include "message.h"
 
@@ -445,6 +446,11 @@ void container_main(const struct config *c, int error_fd, int proceed_fd, const 
     while (r < 0 && errno == EINTR);
     if (r != 1) _exit(125);
     close(proceed_fd);
+    /* berth has made this namespace's end of the veth (eth0) by now, before "proceed". */
+    if (!c->host_network) {
+        const char *what;
+        if (net_setup(c, &what) < 0) die_with(125, errno, "%s", what);
+    }
     CHECK(unshare(CLONE_NEWCGROUP), "cannot create the cgroup namespace");
     enter_process(c, filter);
 }
