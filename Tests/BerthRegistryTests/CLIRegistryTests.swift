@@ -177,7 +177,7 @@ import Testing
             try? ChildProcess([Self.berth, "--root", target, "pull", "-q", "\(registry.authority)/test/\(name):1"])
         }
         var prunes = 0
-        while pulls.contains(where: { $0.map { kill($0.pid, 0) == 0 && !Self.isZombie($0.pid) } ?? false }) {
+        while pulls.contains(where: { $0?.isRunning ?? false }) {
             // Something for prune to sweep each time, so it really marks and sweeps.
             _ = try ContentStore(root: target).write(Array("garbage \(prunes)".utf8))
             #expect(try Self.berth(target, ["prune"]).status == 0)
@@ -205,13 +205,6 @@ import Testing
                 ])
             #expect(run.status == 0 && run.out == "\(4 << 20) /own/\(name)\n", "\(run.err)")
         }
-    }
-
-    static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return true }
-        return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
     /// podman with its own store under `root` (on the sandbox's tmpfs), scopes through systemd.

@@ -111,6 +111,14 @@ public final class ChildProcess {
         return s
     }
 
+    /// Whether it still runs: not yet exited (a zombie waiting to be reaped has exited).
+    public var isRunning: Bool {
+        guard status == nil, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
+
     /// The signal that ended the child, or nil when it exited.
     public var terminatingSignal: Int32? {
         let s = wait()
