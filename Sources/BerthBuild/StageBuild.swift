@@ -119,7 +119,7 @@ struct StageBuild {
         if !run.options.noCache, let manifest = run.cache.lookup(next), run.content.contains(manifest),
             let cached = try? BuildState.load(manifest, content: run.content)
         {
-            run.log.say("--> Using cache \(cached.configDescriptor.digest.hex)")
+            run.log.say("--> Using cache \(cached.configDescriptor.digest.hex.prefix(12))")
             run.stepsCached += 1
             state = cached
         } else {

@@ -54,7 +54,7 @@ struct Build: ParsableCommand {
             if quiet {
                 print(result.imageID)
             } else {
-                for name in tag { print("Successfully tagged \(ImageName.full(name) ?? name)") }
+                for name in tag { print("Successfully tagged \(ImageName.full(name).map(ImageName.short) ?? name)") }
                 print(result.imageID.hex)
             }
         } catch {
