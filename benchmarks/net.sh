@@ -4,6 +4,7 @@
 # through it, and the time to move a published port on a running container (berth port
 # rm/add) against podman's recreate (rm -f -t 0, then run -d -p). Alternating rounds; medians.
 #   benchmarks/net.sh [ROUNDS]      (default 5)
+# Not runnable yet: it needs -p and berth port, which come with the bridge network (issue 7).
 source "$(dirname "$0")/common.sh"
 if [ "${BERTH_SANDBOX:-}" != 1 ] && ! command -v iperf3 >/dev/null; then
   echo "installing iperf3 from Debian, for this benchmark only" >&2
