@@ -47,8 +47,10 @@ struct CopyStep {
             let state = try run.base(source, before: stage.index, line: instruction.line, keyword: instruction.keyword)
             fromState = state
             do {
-                files = try BuildFiles(
-                    lowerDirs: try Snapshotter(root: root).prepare(state.image, content: run.content))
+                // An image without layers (scratch) has no files: every source is then missing.
+                files = try Self.imageFiles(state, root: root) ?? BuildFiles(lowerDirs: [])
+            } catch let error as BuildError {
+                throw error
             } catch { throw BuildError("\(error)") }
             ignore = nil
         } else {
@@ -98,10 +100,8 @@ struct CopyStep {
         if let uid = UInt32(parts[0]), parts.count == 2, let gid = UInt32(parts[1]) { return (uid, gid) }
         var passwd: String?
         var group: String?
-        if !state.layers.isEmpty {
+        if let files = try imageFiles(state, root: root) {
             do {
-                let files = try BuildFiles(
-                    lowerDirs: try Snapshotter(root: root).prepare(state.image, content: ContentStore(root: root)))
                 passwd = try files.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) }
                 group = try files.readFile("/etc/group").map { String(decoding: $0, as: UTF8.self) }
             } catch { throw BuildError("\(error)") }
