@@ -38,6 +38,37 @@ public final class Firewall: @unchecked Sendable {
         _ = try run("add table \(FirewallRules.table)\ndelete table \(FirewallRules.table)\n")
     }
 
+    /// Base chains of other tables on the forward hook whose policy is drop, as "family table
+    /// chain". Read only: berth reports them and never changes them. A drop there is final for a
+    /// packet whatever berth's own forward chain accepts. (iptables-legacy rules are not seen
+    /// through nftables.)
+    public func foreignForwardDrops() throws(NetworkError) -> [String] {
+        Self.forwardDrops(inListing: try run("list chains"))
+    }
+
+    /// Parses `list chains` output: `table FAMILY NAME {`, `chain NAME {`, and the chain's
+    /// `type filter hook forward priority …; policy drop;` line.
+    static func forwardDrops(inListing text: String) -> [String] {
+        var table = ""
+        var chain = ""
+        var found: [String] = []
+        for line in text.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ";" })
+            guard let first = words.first else { continue }
+            if first == "table", words.count >= 3 {
+                table = "\(words[1]) \(words[2])"
+            } else if first == "chain", words.count >= 2 {
+                chain = String(words[1])
+            } else if first == "type", words.contains("hook"), words.contains("forward"),
+                let policy = words.firstIndex(of: "policy"), policy + 1 < words.count, words[policy + 1] == "drop",
+                table != "\(FirewallRules.table)"
+            {
+                found.append("\(table) \(chain)")
+            }
+        }
+        return found
+    }
+
     private func run(_ script: String) throws(NetworkError) -> String {
         try lock.withLock { _ throws(NetworkError) -> String in
             let status = nft_run_cmd_from_buffer(context, script)

@@ -155,6 +155,23 @@ public final class Netlink {
         try setLink(link, operation: operation) { $0.attribute(IFLA.master, UInt32(bitPattern: master)) }
     }
 
+    /// Hairpin mode on a bridge port: the bridge may send a frame back out of the port it came in
+    /// by, which a container reaching its own published port through the host needs (the DNATed
+    /// packet goes back to the port it came from).
+    public func setHairpin(_ link: String) throws(NetworkError) {
+        try Self.validate(name: link)
+        let operation = "set hairpin mode on \"\(link)\""
+        let index = try index(of: link, operation: operation)
+        try execute(Self.hairpinRequest(index: index), operation: operation)
+    }
+
+    static func hairpinRequest(index: Int32) -> NetlinkMessage {
+        var request = NetlinkMessage(type: NL.setLink, flags: NL.request | NL.ack)
+        request.ifinfo(index: index, family: NLFamily.bridge)
+        request.nested(IFLA.protinfo | IFLA.nestedFlag) { $0.attribute(IFLA.brportMode, [1]) }
+        return request
+    }
+
     public func setUp(_ link: String) throws(NetworkError) {
         try setLink(link, flags: IFLA.flagUp, change: IFLA.flagUp, operation: "set link \"\(link)\" up") { _ in }
     }

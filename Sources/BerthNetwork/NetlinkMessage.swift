@@ -50,6 +50,9 @@ enum IFLA {
     static let infoKind: UInt16 = 1
     static let infoData: UInt16 = 2
     static let vethPeer: UInt16 = 1
+    static let protinfo: UInt16 = 12
+    static let brportMode: UInt16 = 4  // IFLA_BRPORT_MODE, inside IFLA_PROTINFO: hairpin
+    static let nestedFlag: UInt16 = 0x8000  // NLA_F_NESTED: br_setlink reads PROTINFO as nested only with it
     static let flagUp: UInt32 = 0x1  // IFF_UP
 }
 
@@ -80,6 +83,7 @@ enum NLFamily {
     static let unspec: UInt8 = 0
     static let inet: UInt8 = 2
     static let inet6: UInt8 = 10
+    static let bridge: UInt8 = 7  // AF_BRIDGE
 }
 
 /// Builds one netlink message: a header, a family header and attributes, each padded to 4 bytes.
@@ -114,8 +118,8 @@ struct NetlinkMessage {
     }
 
     /// struct ifinfomsg: family, pad, type, index, flags, change.
-    mutating func ifinfo(index: Int32 = 0, flags: UInt32 = 0, change: UInt32 = 0) {
-        append(NLFamily.unspec)
+    mutating func ifinfo(index: Int32 = 0, flags: UInt32 = 0, change: UInt32 = 0, family: UInt8 = NLFamily.unspec) {
+        append(family)
         append(UInt8(0))
         append(UInt16(0))
         append(index)

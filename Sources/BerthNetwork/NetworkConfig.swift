@@ -9,6 +9,8 @@ public struct NetworkConfig: Sendable, Equatable {
     /// The network address, in host byte order, and the prefix length.
     public var network: UInt32
     public var prefixLength: UInt8
+    /// Host-wide network state (leases): BERTH_NETWORK_STATE, else /run/berth/network.
+    public var stateDirectory = "/run/berth/network"
 
     public static let defaultSubnet = "10.77.0.0/16"
 
@@ -24,6 +26,7 @@ public struct NetworkConfig: Sendable, Equatable {
     public init(environment: [String: String]) throws(NetworkError) {
         try self.init(
             subnet: environment["BERTH_BRIDGE_SUBNET"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultSubnet)
+        if let state = environment["BERTH_NETWORK_STATE"], !state.isEmpty { stateDirectory = state }
     }
 
     public var gateway: IPAddress { Self.address(network + 1) }

@@ -164,6 +164,39 @@ import Testing
         #expect(throws: NetworkError.self) { try IPv4Subnet("fd00::/64") }
     }
 
+    /// What `list chains` prints on a host with iptables-nft's FORWARD set to drop (Docker's
+    /// default) and an accepting inet filter: only the drop is reported, and never berth's own.
+    @Test func foreignForwardChainsThatDropAreFound() {
+        let listing = """
+            table ip filter {
+            \tchain FORWARD {
+            \t\ttype filter hook forward priority filter; policy drop;
+            \t}
+            \tchain INPUT {
+            \t\ttype filter hook input priority filter; policy drop;
+            \t}
+            }
+            table inet filter {
+            \tchain forward {
+            \t\ttype filter hook forward priority filter; policy accept;
+            \t}
+            }
+            table inet berth {
+            \tchain forward {
+            \t\ttype filter hook forward priority filter; policy drop;
+            \t}
+            }
+            """
+        #expect(Firewall.forwardDrops(inListing: listing) == ["ip filter FORWARD"])
+    }
+
+    /// The sweep finds containers' chains in `list table` output by their c-X names only.
+    @Test func containerChainsAreFoundInAListing() throws {
+        let text = try FirewallRules.table(network: Self.network(), containers: [Self.containerA, Self.containerB])
+        let ids = ContainerNetwork.containerChains(inListing: text.replacingOccurrences(of: "    ", with: "\t"))
+        #expect(ids == [String(Self.containerA.id.prefix(12)), String(Self.containerB.id.prefix(12))])
+    }
+
     @Test func scriptsNamingAnotherTableAreRefused() throws {
         try Firewall.checkOwnTableOnly(
             FirewallRules.table(network: Self.network(), containers: [Self.containerA, Self.containerB]))
@@ -241,6 +274,11 @@ import Testing
 
     @Test(.integration) func tableAppliedReplacedRemovedAndOthersUntouched() throws {
         try Integration.check()
+        try PrivateNetwork.run { try tableAppliedReplacedRemovedAndOthersUntouchedHere() }
+    }
+
+    /// The body of tableAppliedReplacedRemovedAndOthersUntouched, in a network namespace of its own.
+    func tableAppliedReplacedRemovedAndOthersUntouchedHere() throws {
         // A foreign table, as Docker's or a firewall's would be: it must come out unchanged.
         try Self.nft("add table inet other; add chain inet other keep; add rule inet other keep counter accept")
         defer { _ = try? Self.nft("delete table inet other") }
@@ -531,6 +569,11 @@ import Testing
 
     @Test(.integration) func trafficThroughPublishedPortsAndAUDPMapChanged() throws {
         try Integration.check()
+        try PrivateNetwork.run { try trafficThroughPublishedPortsAndAUDPMapChangedHere() }
+    }
+
+    /// The body of trafficThroughPublishedPortsAndAUDPMapChanged, in a network namespace of its own.
+    func trafficThroughPublishedPortsAndAUDPMapChangedHere() throws {
         // net.* sysctls belong to the sandbox's own network namespace.
         let localnet = "/proc/sys/net/ipv4/conf/all/route_localnet"
         let forward = "/proc/sys/net/ipv4/ip_forward"

@@ -26,13 +26,13 @@ import Testing
     @Test func leasesAreStableUniqueAndGivenBack() throws {
         let root = try Self.temporaryRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let leases = Leases(root: root, config: try NetworkConfig(subnet: "10.9.0.0/29"))
+        let leases = Leases(directory: root, config: try NetworkConfig(subnet: "10.9.0.0/29"))
         let a = try leases.lease("a")
         let b = try leases.lease("b")
         #expect(a == IPAddress("10.9.0.2") && b == IPAddress("10.9.0.3"))
         #expect(try leases.lease("a") == a)
         // A second store over the same root sees the same leases (they are files).
-        #expect(try Leases(root: root, config: try NetworkConfig(subnet: "10.9.0.0/29")).lease("b") == b)
+        #expect(try Leases(directory: root, config: try NetworkConfig(subnet: "10.9.0.0/29")).lease("b") == b)
         for id in ["c", "d", "e"] { _ = try leases.lease(id) }
         #expect(throws: NetworkError.self) { try leases.lease("f") }
         leases.release("a")
@@ -40,12 +40,29 @@ import Testing
         #expect(leases.all().count == 5)
     }
 
+    /// A lease names its container's directory, so any berth root can tell it from another's;
+    /// after a reboot a container asks for its old address back and gets it only when it is free.
+    @Test func ownersAndPreferredAddresses() throws {
+        let root = try Self.temporaryRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let leases = Leases(directory: root, config: try NetworkConfig(subnet: "10.9.0.0/29"))
+        let a = try leases.lease("aaaa", owner: "/var/lib/berth/containers/aaaa")
+        #expect(leases.all()[a] == "/var/lib/berth/containers/aaaa")
+        #expect(try leases.lease("aaaa", owner: "/x/containers/aaaa", preferred: IPAddress("10.9.0.6")) == a)
+        #expect(try leases.lease("bbbb", preferred: IPAddress("10.9.0.5")) == IPAddress("10.9.0.5"))
+        // Taken, or outside the subnet: the lowest free one instead.
+        #expect(try leases.lease("cccc", preferred: IPAddress("10.9.0.5")) == IPAddress("10.9.0.3"))
+        #expect(try leases.lease("dddd", preferred: IPAddress("10.77.0.9")) == IPAddress("10.9.0.4"))
+        leases.release("aaaa")
+        #expect(leases.all()[a] == nil)
+    }
+
     @Test func concurrentLeasesNeverShareAnAddress() async throws {
         let root = try Self.temporaryRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let config = try NetworkConfig(subnet: "10.9.0.0/24")
         let addresses = try await withThrowingTaskGroup(of: IPAddress.self) { group in
-            for n in 0..<40 { group.addTask { try Leases(root: root, config: config).lease("c\(n)") } }
+            for n in 0..<40 { group.addTask { try Leases(directory: root, config: config).lease("c\(n)") } }
             return try await group.reduce(into: [IPAddress]()) { $0.append($1) }
         }
         #expect(Set(addresses).count == 40)

@@ -63,6 +63,19 @@ import Testing
         #expect(bytes.count % 4 == 0)
     }
 
+    @Test func aHairpinRequestIsABridgeFamilySetLinkWithNestedPortInfo() throws {
+        let bytes = Netlink.hairpinRequest(index: 9).encoded(sequence: 3)
+        #if _endian(little)
+            let expected: [UInt8] = [
+                44, 0, 0, 0, 19, 0, 0x05, 0, 3, 0, 0, 0, 0, 0, 0, 0,  // nlmsghdr: SETLINK, REQUEST|ACK
+                7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // ifinfomsg: AF_BRIDGE, index 9
+                12, 0, 12, 0x80,  // IFLA_PROTINFO | NLA_F_NESTED
+                5, 0, 4, 0, 1, 0, 0, 0,  // IFLA_BRPORT_MODE 1 (hairpin), padded
+            ]
+            #expect(bytes == expected)
+        #endif
+    }
+
     @Test func aVethRequestPutsThePeerAndItsNamespaceInsideTheLinkInfo() throws {
         let bytes = Netlink.vethRequest("vb0", peer: "eth0", peerNamespacePID: 4242, mtu: 1450).encoded(sequence: 1)
         let message = try #require(NetlinkReply.split(bytes[...])?.first)
@@ -170,6 +183,11 @@ import Testing
 
     @Test(.integration) func aBridgeWithAddressesAndVethPeersMadeInsideAnotherNamespace() throws {
         try Integration.check()
+        try PrivateNetwork.run { try aBridgeWithAddressesAndVethPeersMadeInsideAnotherNamespaceHere() }
+    }
+
+    /// The body of aBridgeWithAddressesAndVethPeersMadeInsideAnotherNamespace, in a network namespace of its own.
+    func aBridgeWithAddressesAndVethPeersMadeInsideAnotherNamespaceHere() throws {
         let netlink = try Netlink()
         for name in ["bt0", "vbt0", "vbt1"] { try netlink.deleteLink(name) }
         let other = try OtherNamespace()
@@ -241,6 +259,11 @@ import Testing
 
     @Test(.integration) func aBridgeKeepsTheMTUItWasGivenEvenTheDefault() throws {
         try Integration.check()
+        try PrivateNetwork.run { try aBridgeKeepsTheMTUItWasGivenEvenTheDefaultHere() }
+    }
+
+    /// The body of aBridgeKeepsTheMTUItWasGivenEvenTheDefault, in a network namespace of its own.
+    func aBridgeKeepsTheMTUItWasGivenEvenTheDefaultHere() throws {
         let netlink = try Netlink()
         for name in ["bt8", "vp0"] { try netlink.deleteLink(name) }
         defer { for name in ["vp0", "bt8"] { try? netlink.deleteLink(name) } }
@@ -253,6 +276,11 @@ import Testing
 
     @Test(.integration) func renameSetMTUAndMoveToAnotherNamespace() throws {
         try Integration.check()
+        try PrivateNetwork.run { try renameSetMTUAndMoveToAnotherNamespaceHere() }
+    }
+
+    /// The body of renameSetMTUAndMoveToAnotherNamespace, in a network namespace of its own.
+    func renameSetMTUAndMoveToAnotherNamespaceHere() throws {
         let netlink = try Netlink()
         for name in ["vx0", "vx1", "vx2"] { try netlink.deleteLink(name) }
         let other = try OtherNamespace()
@@ -278,6 +306,11 @@ import Testing
 
     @Test(.integration) func theDefaultRoutesLinkGivesTheMTU() throws {
         try Integration.check()
+        try PrivateNetwork.run { try theDefaultRoutesLinkGivesTheMTUHere() }
+    }
+
+    /// The body of theDefaultRoutesLinkGivesTheMTU, in a network namespace of its own.
+    func theDefaultRoutesLinkGivesTheMTUHere() throws {
         let netlink = try Netlink()
         for name in ["bd0", "bd1"] { try netlink.deleteLink(name) }
         defer { try? netlink.deleteLink("bd0") }
@@ -307,6 +340,11 @@ import Testing
 
     @Test(.integration) func errorsNameTheLinkAndTheKernelsReason() throws {
         try Integration.check()
+        try PrivateNetwork.run { try errorsNameTheLinkAndTheKernelsReasonHere() }
+    }
+
+    /// The body of errorsNameTheLinkAndTheKernelsReason, in a network namespace of its own.
+    func errorsNameTheLinkAndTheKernelsReasonHere() throws {
         let netlink = try Netlink()
         try netlink.deleteLink("bt9")
         defer { try? netlink.deleteLink("bt9") }
