@@ -1,4 +1,5 @@
 #include "setup.h"
+#include "oom.h"
 #include "netsetup.h"
 
 #include "message.h"
@@ -349,6 +350,7 @@ static void use_terminal(int terminal) {
 /* What a container's first process and `berth exec` share, from the limits to the exec:
  * rlimits, capabilities, seccomp, user, working directory. */
 static void __attribute__((noreturn)) enter_process(const struct config *c, const struct sock_fprog *filter) {
+    oom_apply_container();
     for (size_t i = 0; i < c->nrlimits; i++) {
         struct rlimit rl = {c->rlimits[i].soft == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].soft,
                             c->rlimits[i].hard == UINT64_MAX ? RLIM_INFINITY : c->rlimits[i].hard};

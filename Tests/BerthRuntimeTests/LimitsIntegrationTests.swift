@@ -59,7 +59,7 @@ import Testing
             "run", "--rm", "--rootfs", rootfs, "--memory", "32m", "sh", "-c",
             "head -c 200000000 /dev/zero | tail > /dev/null; echo $?",
         ])
-        #expect(oom.out == "137\n")
+        #expect(oom.out == "137\n", "status \(oom.status): \(oom.err)")
 
         // The pids limit holds: 20 background sleeps do not fit in 10 tasks (the shell gives up
         // with "can't fork"), and fit in 30.
