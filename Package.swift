@@ -66,7 +66,8 @@ let package = Package(
         // The runtime: a spec becomes a supervisor configuration (Docker's defaults), the
         // supervisor is spawned and placed in the container's scope, state is read back.
         .target(
-            name: "BerthRuntime", dependencies: ["BerthSpec", "BerthSystemd", "BerthStore", "CSeccomp"],
+            name: "BerthRuntime",
+            dependencies: ["BerthSpec", "BerthSystemd", "BerthStore", "BerthNetwork", "CSeccomp"],
             swiftSettings: strict),
         // The per-container supervisor and everything between clone and exec: single-threaded C,
         // because no Swift may run in a forked child and Swift's runtime would cost megabytes

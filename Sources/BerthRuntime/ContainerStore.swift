@@ -1,3 +1,4 @@
+import BerthNetwork
 import BerthSpec
 import Foundation
 
@@ -28,6 +29,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var host: HostSettings? = nil
     /// The manifest of the image it runs (nil for a --rootfs directory): kept by GC.
     public var imageManifest: String? = nil
+    /// Its address and published ports on the bridge network.
+    public var attachment: NetworkAttachment? = nil
     /// Its scope and slice when not `berth-NAME.scope` in berth.slice (a build's step).
     public var unit: String? = nil
     public var slice: String? = nil

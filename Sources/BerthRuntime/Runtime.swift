@@ -1,3 +1,4 @@
+import BerthNetwork
 import BerthSpec
 import BerthSystemd
 import Foundation
@@ -149,8 +150,20 @@ public struct Runtime {
         var clamped = spec
         clampUlimits(&clamped)
 
+        // On the bridge: an address leased now, kept across restarts, given back at removal.
+        var attachment: NetworkAttachment?
+        if spec.network == .bridge && !buildStep {
+            Self.sweepNetwork(root: root)
+            do {
+                attachment = try ContainerNetwork(root: root).prepare(id: layout.id, ports: spec.ports)
+            } catch {
+                throw RuntimeError(125, "cannot join the bridge network: \(error)")
+            }
+        }
         try Files.write(layout.directory + "/hostname", hostname + "\n")
-        try Files.write(layout.directory + "/hosts", Self.hosts(spec: spec, hostname: hostname))
+        try Files.write(
+            layout.directory + "/hosts",
+            Self.hosts(spec: spec, hostname: hostname, address: attachment?.address))
         try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
         try Volumes.prepare(root: root, spec: spec, lowerDirs: rootfs.lowerDirs)
         let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
@@ -160,6 +173,11 @@ public struct Runtime {
             seccompPath: seccompPath)
         config.set("STDIN", options.openStdin ? "1" : "0")
         config.set("AUTOREMOVE", options.autoRemove ? "1" : "0")
+        if let attachment {
+            config.set("NETADDR", "\(attachment.address)/\(attachment.prefixLength)")
+            config.set("NETGW", attachment.gateway)
+            config.set("NETMTU", String(attachment.mtu))
+        }
         if !buildStep { config.set("NAMELINK", ContainerLayout.nameLink(root: root, name: spec.name)) }
         try Files.write(layout.configFile, config.bytes)
         var record = ContainerRecord(
@@ -174,6 +192,7 @@ public struct Runtime {
         record.scope = ScopeSettings(spec: spec)
         record.host = HostSettings(spec: spec, root: root)
         record.imageManifest = rootfs.manifest?.description
+        record.attachment = attachment
         if buildStep {
             record.owner = "build"
             record.unit = ContainerLayout.buildStepUnitName(layout.id)
@@ -186,15 +205,18 @@ public struct Runtime {
         } catch {
             throw RuntimeError(125, "cannot record the container: \(error)")
         }
+        if attachment != nil { Self.refreshPeerHosts(root: root) }
         return record
     }
 
     /// Starts a created (or exited) container: its supervisor, placed in the container's scope,
     /// then the container. With `attach`, berth's stdio go to the supervisor before the
     /// container starts, so no output is missed; the reply comes on the returned connection.
-    public func start(_ info: ContainerInfo, attach: AttachOptions?) throws(RuntimeError) -> StartedContainer {
-        if info.supervisorAlive { throw RuntimeError(125, "container \(info.record.name) is already running") }
-        if info.isLost { try Self.recoverLost(info) }
+    public mutating func start(_ given: ContainerInfo, attach: AttachOptions?) throws(RuntimeError) -> StartedContainer
+    {
+        if given.supervisorAlive { throw RuntimeError(125, "container \(given.record.name) is already running") }
+        if given.isLost { try Self.recoverLost(given) }
+        let info = try renewLease(given)
         var connection: SupervisorConnection?
         var clientEnd: Int32?
         if let attach {
@@ -208,10 +230,17 @@ public struct Runtime {
         defer { if let clientEnd { close(clientEnd) } }
         let launch = try SupervisorProcess.spawn(
             executable: supervisor, config: info.layout.configFile, client: clientEnd)
-        do {
+        do throws(RuntimeError) {
             let child = try launch.child()
             let settings = info.record.scope ?? ScopeSettings()
             try placeInScope(record: info.record, settings: settings, pids: [launch.pid, child])
+            if let attachment = info.record.attachment {
+                do {
+                    warnings += try ContainerNetwork(root: root).attach(id: info.record.id, pid: child, attachment)
+                } catch {
+                    throw RuntimeError(125, "cannot connect the container to the bridge: \(error)")
+                }
+            }
         } catch {
             launch.abandon()
             throw error
@@ -361,9 +390,10 @@ public struct Runtime {
         return env.map { "\($0.0)=\($0.1)" }
     }
 
-    static func hosts(spec: ContainerSpec, hostname: String) -> String {
+    static func hosts(spec: ContainerSpec, hostname: String, address: String?) -> String {
         if spec.network == .host, let host = Files.readText("/etc/hosts") { return host }
-        return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t\(hostname)\n"
+        let own = address.map { "\($0)\t\(hostname) \(spec.name)\n" } ?? "127.0.0.1\t\(hostname)\n"
+        return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own
     }
 
     /// The host's resolvers; behind systemd-resolved's stub, the upstream servers it uses.
@@ -379,8 +409,10 @@ public struct Runtime {
 extension Runtime {
     /// Removes a stopped container's state and frees its name.
     public static func remove(root: String, name: String, id: String) {
+        try? ContainerNetwork(root: root).detach(id: id)
         let link = ContainerLayout.nameLink(root: root, name: name)
         if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "../" + id { unlink(link) }
         Files.removeTree(ContainerLayout(root: root, id: id).directory)
+        refreshPeerHosts(root: root)
     }
 }

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "oom.h"
 #include "config.h"
 #include "journal.h"
 #include "message.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv) {
         return 125;
     }
     sup.config = &c;
+    oom_protect_supervisor();
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", c.state_path);
     char *slash = strrchr(dir, '/');
@@ -260,8 +262,9 @@ int main(int argc, char **argv) {
         write_state(&c, &st);
         journal_note(3, failure.message);
         report("error %d %s\n", failure.exit_code, failure.message);
-        session_finish(failure.exit_code);
+        /* Removed first, so a client that waits (run --rm) finds it gone, as with Docker. */
         if (c.auto_remove) auto_remove(&c, dir);
+        session_finish(failure.exit_code);
         return 0;
     }
     sup.pid = pid;
@@ -363,7 +366,7 @@ int main(int argc, char **argv) {
     log_stream_flush(&streams[0]);
     log_stream_flush(&streams[1]);
     write_state(&c, &st);
-    session_finish(st.exit_code);
     if (c.auto_remove) auto_remove(&c, dir);
+    session_finish(st.exit_code);
     return 0;
 }

@@ -121,7 +121,24 @@ struct Inspect: ParsableCommand {
             },
             "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": c.layout.upper, "LowerDir": r.rootfs]]
                 as [String: Any],
-            "NetworkSettings": ["Ports": [String: Any]()] as [String: Any],
+            "NetworkSettings": networkSettings(r),
+        ]
+    }
+
+    /// Docker's NetworkSettings: the bridge address and the published ports, "80/tcp" to
+    /// [{"HostIp", "HostPort"}].
+    static func networkSettings(_ r: ContainerRecord) -> [String: Any] {
+        guard let a = r.attachment else { return ["Ports": [String: Any](), "IPAddress": ""] }
+        var ports: [String: [[String: String]]] = [:]
+        for map in a.portMappings {
+            for offset in 0..<Int(map.count) {
+                ports["\(Int(map.containerPort) + offset)/\(map.proto.rawValue)", default: []].append(
+                    ["HostIp": map.address?.description ?? "0.0.0.0", "HostPort": String(Int(map.hostPort) + offset)])
+            }
+        }
+        return [
+            "IPAddress": a.address, "IPPrefixLen": Int(a.prefixLength), "Gateway": a.gateway, "Ports": ports,
+            "Networks": ["bridge": ["IPAddress": a.address, "Gateway": a.gateway, "IPPrefixLen": Int(a.prefixLength)]],
         ]
     }
 

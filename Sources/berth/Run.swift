@@ -37,6 +37,8 @@ struct Run: ParsableCommand {
         }
         if flags.tty && flags.interactive { Terminal.makeRaw() }
         let reply = ClientSession.wait(connection, terminal: flags.tty)
+        // Its supervisor removed it; its rules and its lease go now.
+        if flags.rm { Runtime.sweepNetwork(root: berth.global.root) }
         throw ExitCode(ClientSession.exitCode(reply, layout: started.layout))
     }
 }
@@ -83,7 +85,12 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .customLong("env-file"), help: "Read environment variables from a file.") var envFile: [String] = []
     @Option(name: .shortAndLong, help: "Bind a host path or a named volume: SRC:DST[:ro].") var volume: [String] = []
     @Option(help: "Mount a tmpfs: PATH[:size=SIZE,mode=OCTAL].") var tmpfs: [String] = []
-    @Option(help: "Network mode: none or host (bridge comes with networking).") var network: String?
+    @Option(help: "Network mode: bridge (the default: berth0, with an address of its own), host or none.")
+    var network: String?
+    @Option(
+        name: [.customShort("p"), .customLong("publish")],
+        help: "Publish a port: [ADDR:]HOST[-END]:CONTAINER[-END][/udp] (repeatable).")
+    var publish: [String] = []
     @Option(name: .shortAndLong, help: "User: NAME|UID[:GROUP|GID].") var user: String?
     @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
     @Option(help: "Override the entrypoint.") var entrypoint: String?
@@ -146,7 +153,8 @@ struct ContainerFlags: ParsableArguments {
         }
         if !volume.isEmpty { doc["volumes"] = volume }
         if !tmpfs.isEmpty { doc["tmpfs"] = tmpfs }
-        doc["network"] = network ?? "none"
+        doc["network"] = network ?? "bridge"
+        if !publish.isEmpty { doc["ports"] = publish }
         if let user { doc["user"] = user }
         if let workdir { doc["workdir"] = workdir }
         if let hostname { doc["hostname"] = hostname }

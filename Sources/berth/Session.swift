@@ -12,11 +12,12 @@ struct Start: ParsableCommand {
     @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
-        let runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
+        var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
         guard attach || interactive else {
             try forEachContainer(containers, root: berth.global.root) { info throws(RuntimeError) in
                 if !info.supervisorAlive { _ = try runtime.start(info, attach: nil) }
             }
+            for warning in runtime.warnings { warn(warning) }
             return
         }
         guard containers.count == 1 else { die(125, "you cannot start and attach several containers at once") }
@@ -37,6 +38,7 @@ struct Start: ParsableCommand {
         } catch {
             die(error.exitCode, error.description)
         }
+        for warning in runtime.warnings { warn(warning) }
         if tty && stdin { Terminal.makeRaw() }
         let reply = ClientSession.wait(started.connection!, terminal: tty)
         throw ExitCode(ClientSession.exitCode(reply, layout: info.layout))
@@ -50,12 +52,13 @@ struct Restart: ParsableCommand {
 
     func run() throws {
         let root = berth.global.root
-        let runtime = Runtime(root: root, supervisor: supervisorPath())
+        var runtime = Runtime(root: root, supervisor: supervisorPath())
         try forEachContainer(containers, root: root) { info throws(RuntimeError) in
             try Runtime.stop(info)
             try Runtime.waitForSupervisor(info.layout)
             _ = try runtime.start(try ContainerStore.find(root: root, info.record.id), attach: nil)
         }
+        for warning in runtime.warnings { warn(warning) }
     }
 }
 
