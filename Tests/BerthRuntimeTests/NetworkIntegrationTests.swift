@@ -281,6 +281,10 @@ import Testing
                 "/usr/bin/env",
                 ["ip", "netns", "exec", netns, "env", "BERTH_ROOT=\(CLIIntegrationTests.root)"] + args)
         }
+        // A foreign firewall whose forward chain drops by default: reported, and left as it was.
+        let foreign =
+            "add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }"
+        try #require(try inside(["nft", foreign]).status == 0)
         let name = RuntimeIntegrationTests.unique("clean")
         let started = try inside(
             [
@@ -288,6 +292,11 @@ import Testing
                 "18481:5353/udp",
             ] + Self.services)
         try #require(started.status == 0, "\(started.err)")
+        #expect(
+            started.err.contains("the chain ip filter FORWARD drops forwarded traffic by default"), "\(started.err)")
+        #expect(try inside(["nft", "list", "chain", "ip", "filter", "FORWARD"]).out.contains("policy drop;"))
+        #expect(try inside(["sysctl", "-n", "net.ipv4.ip_forward"]).out == "1\n")
+        try #require(try inside(["nft", "delete table ip filter"]).status == 0)
         let once = try inside(
             [CLIIntegrationTests.berth, "run", "--rm", "--rootfs", rootfs, "-p", "18482:80", "echo", "once"])
         #expect(once.status == 0, "\(once.err)")
