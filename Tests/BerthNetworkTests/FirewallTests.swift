@@ -428,27 +428,13 @@ import Testing
         }
     }
 
-    static func address(_ host: String, _ port: UInt16) -> sockaddr_in {
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = port.bigEndian
-        a.sin_addr.s_addr = inet_addr(host)
-        return a
-    }
-
-    static func setTimeout(_ fd: Int32, seconds: Int) {
-        var tv = timeval(tv_sec: seconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    }
-
     /// An HTTP/1.0 GET over tcp; nil when the connection fails or times out.
     static func httpGet(_ host: String, _ port: UInt16) -> String? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        setTimeout(fd, seconds: 3)
-        var a = address(host, port)
+        TestSockets.setTimeout(fd, seconds: 3)
+        var a = TestSockets.address(host, port)
         let connected = withUnsafePointer(to: &a) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -470,11 +456,11 @@ import Testing
     /// A udp client with one fixed source port, so every datagram belongs to the same conntrack entry.
     final class UDPClient {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        init() { FirewallTests.setTimeout(fd, seconds: 2) }
+        init() { TestSockets.setTimeout(fd, seconds: 2) }
         deinit { close(fd) }
 
         func ask(_ text: String, _ host: String, _ port: UInt16) -> String? {
-            var a = FirewallTests.address(host, port)
+            var a = TestSockets.address(host, port)
             let bytes = Array(text.utf8)
             let sent = withUnsafePointer(to: &a) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -520,7 +506,7 @@ import Testing
             var fds: [pollfd] = []
             for port in ports {
                 let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-                var a = FirewallTests.address("0.0.0.0", port)
+                var a = TestSockets.address("0.0.0.0", port)
                 let bound = withUnsafePointer(to: &a) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                         bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
