@@ -164,7 +164,7 @@ public struct Runtime {
         try Files.write(
             layout.directory + "/hosts",
             Self.hosts(spec: spec, hostname: hostname, address: attachment?.address))
-        try Files.write(layout.directory + "/resolv.conf", Self.resolvConf())
+        try Files.write(layout.directory + "/resolv.conf", Self.resolvConf(network: spec.network))
         try Volumes.prepare(root: root, spec: spec, lowerDirs: rootfs.lowerDirs)
         let seccompPath = try writeSeccompFilter(spec.security, layout: layout)
         var config = SupervisorConfig.make(
@@ -397,12 +397,35 @@ public struct Runtime {
     }
 
     /// The host's resolvers; behind systemd-resolved's stub, the upstream servers it uses.
-    static func resolvConf() -> String {
+    static func resolvConf(network: NetworkMode) -> String {
         let text = Files.readText("/etc/resolv.conf") ?? ""
-        if text.contains("nameserver 127.0.0.53"), let upstream = Files.readText("/run/systemd/resolve/resolv.conf") {
-            return upstream
+        return resolvConf(host: text, resolved: Files.readText("/run/systemd/resolve/resolv.conf"), network: network)
+    }
+
+    /// Pure, for tests. A container with its own network cannot reach the host's loopback, so,
+    /// as Docker does, loopback nameservers are dropped (after taking systemd-resolved's upstream
+    /// servers instead of its stub), and with none left it gets Docker's fallback (Google's).
+    static func resolvConf(host: String, resolved: String?, network: NetworkMode) -> String {
+        if network == .host { return host }
+        var text = host
+        if text.contains("nameserver 127.0.0.53"), let resolved { text = resolved }
+        var lines: [Substring] = []
+        var servers = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if words.first == "nameserver", words.count >= 2 {
+                let server = words[1]
+                if server.hasPrefix("127.") || server == "::1" { continue }
+                servers += 1
+            }
+            lines.append(line)
         }
-        return text
+        var out = lines.joined(separator: "\n")
+        if servers == 0 {
+            if !out.isEmpty && !out.hasSuffix("\n") { out += "\n" }
+            out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        }
+        return out
     }
 }
 
