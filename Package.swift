@@ -93,6 +93,10 @@ let package = Package(
         .target(
             name: "BerthNetwork", dependencies: ["BerthSpec", "CNftables", "CConntrack"], swiftSettings: strict),
 
+        // The reconciler's planning core: specs compared with the containers found, one action
+        // per name. Pure values, no side effects.
+        .target(name: "BerthReconciler", dependencies: ["BerthSpec"], swiftSettings: strict),
+
         .executableTarget(
             name: "berth",
             dependencies: [
@@ -117,6 +121,8 @@ let package = Package(
         .testTarget(
             name: "BerthNetworkTests", dependencies: ["BerthNetwork", "BerthSpec", "BerthTestSupport"],
             swiftSettings: strict),
+        .testTarget(
+            name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthSpec"], swiftSettings: strict),
         .testTarget(
             name: "BerthSystemdTests", dependencies: ["BerthSystemd", "BerthTestSupport"],
             swiftSettings: strict),
