@@ -59,7 +59,12 @@ import Testing
             "run", "--rm", "--rootfs", rootfs, "--memory", "32m", "sh", "-c",
             "head -c 200000000 /dev/zero | tail > /dev/null; echo $?",
         ])
-        #expect(oom.out == "137\n", "status \(oom.status): \(oom.err)")
+        // Under load the kernel may need a second kill before the memory is back under the limit
+        // (the shell, the only other process of the container, then dies too: 137 without the
+        // echo). The supervisor must survive either way (it would say "lost" and 125).
+        let grewKilled = oom.status == 0 && oom.out == "137\n"
+        let shellKilledToo = oom.status == 137 && oom.out.isEmpty
+        #expect(grewKilled || shellKilledToo, "status \(oom.status): \(oom.out) \(oom.err)")
 
         // The pids limit holds: 20 background sleeps do not fit in 10 tasks (the shell gives up
         // with "can't fork"), and fit in 30.
