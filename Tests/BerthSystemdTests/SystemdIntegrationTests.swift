@@ -84,6 +84,32 @@ import Testing
         #expect(child.terminatingSignal == SIGTERM)
     }
 
+    /// berthd's one-call view of its scopes: two scopes of a pattern listed with their states, and
+    /// a scope of another name left out.
+    @Test(.integration) func scopesAreListedByPatternInOneCall() throws {
+        try Integration.check()
+        let bus = try SystemdBus()
+        let stem = "berth-list\(UInt32.random(in: 0...UInt32.max))"
+        let children = try (0..<3).map { _ in try ChildProcess(["/bin/sleep", "60"]) }
+        let names = ["\(stem)-a.scope", "\(stem)-b.scope", "berth-other\(UInt32.random(in: 0...UInt32.max)).scope"]
+        for (name, child) in zip(names, children) {
+            try bus.startTransientScope(
+                name: name, pids: [child.pid], slice: "berth.slice", description: "list \(name)",
+                properties: [.collectMode(.inactiveOrFailed)])
+        }
+        defer {
+            for name in names { try? bus.stopUnit(name: name) }
+        }
+        let listed = try bus.listUnits(patterns: ["\(stem)-*.scope"])
+        #expect(listed.map(\.name).sorted() == Array(names.prefix(2)), "\(listed)")
+        #expect(
+            listed.allSatisfy { $0.activeState == "active" && $0.subState == "running" && $0.loadState == "loaded" })
+        #expect(listed.first { $0.name == names[0] }?.description == "list \(names[0])")
+        #expect(try bus.listUnits(patterns: ["\(stem)-*.scope"], states: ["failed"]).isEmpty)
+        try bus.stopUnit(name: names[0])
+        #expect(try Self.eventually { try bus.listUnits(patterns: ["\(stem)-*.scope"]).map(\.name) == [names[1]] })
+    }
+
     @Test(.integration) func propertiesAreSetReadBackAndChangedLive() throws {
         try Integration.check()
         let bus = try SystemdBus()
