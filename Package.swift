@@ -101,6 +101,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore", "BerthRegistry", "BerthBuild",
+                "BerthReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

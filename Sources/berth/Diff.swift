@@ -1,0 +1,44 @@
+import ArgumentParser
+import BerthReconciler
+import BerthRuntime
+import BerthSpec
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what applying the spec directories would do, without doing it.",
+        discussion: """
+            Compares the valid specs with berth's containers, as `terraform plan` does: + create, \
+            ~ update in place (ports, volumes, resources: no restart), -/+ recreate (with why), \
+            - remove (its spec is gone), ! conflict (the name is taken by a container no spec \
+            made), = keep (an invalid spec keeps its container's last good spec). Containers made \
+            with berth run are never changed. Exits 0; invalid specs are reported by berth validate.
+            """)
+
+    @ParentCommand var berth: Berth
+
+    @Flag(help: "Plan to recreate even containers whose spec did not change.") var forceRecreate = false
+    @Flag(help: "Never plan a recreate: such changes are kept back and reported.") var noRecreate = false
+
+    func run() throws {
+        let set = SpecLoader.load(directories: berth.global.specPath)
+        let valid = Set(set.specs.map(\.file.path))
+        let invalid = Set(set.files.filter { !valid.contains($0.path) }.map(\.stem))
+        let actions = Planner.plan(
+            desired: set.specs.map(\.spec), invalid: invalid, observed: Self.observed(root: berth.global.root),
+            imageDigests: [:],
+            options: PlanOptions(forceRecreate: forceRecreate ? .all : nil, noRecreate: noRecreate))
+        print(PlanText.render(actions), terminator: "")
+    }
+
+    /// berth's containers as the planner sees them (build steps are not containers to plan).
+    static func observed(root: String) -> [ObservedContainer] {
+        ContainerStore.list(root: root).filter { $0.record.owner != "build" }.map { info in
+            let running = info.supervisorAlive && info.state?.status == "running"
+            return ObservedContainer(
+                name: info.record.name, id: info.record.id, owner: info.record.owner, applied: nil,
+                imageDigest: info.record.imageManifest, running: running,
+                stoppedByUser: (info.state?.stopSignal ?? 0) != 0,
+                exitCode: info.state?.status == "exited" ? info.state?.exitCode : nil)
+        }
+    }
+}
