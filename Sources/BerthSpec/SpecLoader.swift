@@ -7,6 +7,8 @@ public struct LoadedSpec: Sendable {
     public var file: SpecFile
     public var spec: ContainerSpec
     public var origins: SpecOrigins
+    /// The spec file with its drop-ins merged in: what berthd records as the spec it applied.
+    public var document: JSONNode
 }
 
 /// Everything found in the spec directories: the valid specs and every problem, located.
@@ -99,7 +101,7 @@ public enum SpecLoader {
         guard let (spec, origins) = decoded, !diagnostics.hasErrors else {
             return .failure(Problems(diagnostics: diagnostics))
         }
-        return .success(LoadedSpec(file: file, spec: spec, origins: origins))
+        return .success(LoadedSpec(file: file, spec: spec, origins: origins, document: merged))
     }
 
     /// The file's device and inode, so two paths to one file are recognized; else the path.
