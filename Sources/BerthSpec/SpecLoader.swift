@@ -21,9 +21,12 @@ public struct SpecSet: Sendable {
 
     /// Names that specs declare, or would declare if they were valid (file names), so that a
     /// dependency on a spec with an error is not also reported as a dependency on nothing.
-    public var declaredNames: Set<String> {
+    public var declaredNames: Set<String> { Set(specs.map(\.spec.name)).union(invalidNames) }
+
+    /// The names (file names) of spec files that gave no valid spec.
+    public var invalidNames: Set<String> {
         let valid = Set(specs.map(\.file.path))
-        return Set(specs.map(\.spec.name)).union(files.filter { !valid.contains($0.path) }.map(\.stem))
+        return Set(files.filter { !valid.contains($0.path) }.map(\.stem))
     }
 }
 

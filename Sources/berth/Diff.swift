@@ -21,10 +21,8 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         let set = SpecLoader.load(directories: berth.global.specPath)
-        let valid = Set(set.specs.map(\.file.path))
-        let invalid = Set(set.files.filter { !valid.contains($0.path) }.map(\.stem))
         let actions = Planner.plan(
-            desired: set.specs.map(\.spec), invalid: invalid, observed: Self.observed(root: berth.global.root),
+            desired: set.specs.map(\.spec), invalid: set.invalidNames, observed: Self.observed(root: berth.global.root),
             imageDigests: [:],
             options: PlanOptions(forceRecreate: forceRecreate ? .all : nil, noRecreate: noRecreate))
         print(PlanText.render(actions), terminator: "")
@@ -33,10 +31,9 @@ struct Diff: ParsableCommand {
     /// berth's containers as the planner sees them (build steps are not containers to plan).
     static func observed(root: String) -> [ObservedContainer] {
         ContainerStore.list(root: root).filter { $0.record.owner != "build" }.map { info in
-            let running = info.supervisorAlive && info.state?.status == "running"
-            return ObservedContainer(
+            ObservedContainer(
                 name: info.record.name, id: info.record.id, owner: info.record.owner, applied: nil,
-                imageDigest: info.record.imageManifest, running: running,
+                imageDigest: info.record.imageManifest, running: info.isRunning,
                 stoppedByUser: (info.state?.stopSignal ?? 0) != 0,
                 exitCode: info.state?.status == "exited" ? info.state?.exitCode : nil)
         }
