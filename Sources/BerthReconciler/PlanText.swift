@@ -12,7 +12,7 @@ public enum PlanText {
             lines.append(line)
             counts[kind, default: 0] += 1
         }
-        let order = ["create", "update", "recreate", "start", "remove", "conflict", "keep"]
+        let order = ["create", "update", "recreate", "start", "stop", "remove", "conflict", "keep"]
         let summary = order.compactMap { kind in counts[kind].map { "\($0) to \(kind)" } }
         let total = actions.count - lines.count
         lines.append(

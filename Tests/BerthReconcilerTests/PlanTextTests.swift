@@ -33,6 +33,12 @@ import Testing
                 """)
     }
 
+    /// Every line printed is counted in the summary, a stop too.
+    @Test func aStopIsCounted() {
+        #expect(
+            PlanText.render([.stop(name: "a"), .noAction(name: "b")]) == "- a: stop\nPlan: 1 to stop, 1 unchanged.\n")
+    }
+
     @Test func nothingToDoSaysSo() {
         #expect(
             PlanText.render([.noAction(name: "a"), .noAction(name: "b")])
