@@ -82,7 +82,7 @@ extension Runtime {
             switch SupervisorReply(try connection.receive()) {
             case .exit(let code): return code
             case .error(let code, let message): throw RuntimeError(code, message)
-            case .pid, .detached: continue
+            case .pid, .detached, .ok: continue
             case .terminal(let fd):
                 close(fd)
                 continue

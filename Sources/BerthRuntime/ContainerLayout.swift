@@ -2,6 +2,8 @@
 ///
 ///     ROOT/containers/ID/           one directory per container
 ///         container.json            what it was created as (written once by berth, renamed into place)
+///         owner                     who creates it ("cli", "berthd"), written before the name is claimed
+///         spec.json                 berthd's: the spec document it applied (drop-ins merged)
 ///         supervisor.conf           the supervisor's input
 ///         state, state.lock         written only by the supervisor (temp file + rename); the lock
 ///                                   is held for the supervisor's lifetime
@@ -29,6 +31,10 @@ public struct ContainerLayout: Sendable {
     public var stateFile: String { directory + "/state" }
     public var configFile: String { directory + "/supervisor.conf" }
     public var recordFile: String { directory + "/container.json" }
+    /// Who is creating it, written before the name is claimed.
+    public var ownerFile: String { directory + "/owner" }
+    /// berthd's: the spec it was made from (AppliedSpec), rewritten after an update in place.
+    public var appliedSpecFile: String { directory + "/spec.json" }
     public var upper: String { directory + "/upper" }
     public var work: String { directory + "/work" }
     public var merged: String { directory + "/merged" }

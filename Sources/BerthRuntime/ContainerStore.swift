@@ -17,7 +17,7 @@ public struct ContainerRecord: Codable, Sendable {
     public var workdir: String?
     public var network: String
     public var env: [String]
-    /// "cli" for `berth run`; later the spec file that owns the container.
+    /// "cli" for `berth run`, "berthd" for a spec's container ("build" for a build's step).
     public var owner: String
     /// The named volumes it mounts (nil in records written before volumes were recorded).
     public var volumes: [String]? = nil
@@ -34,6 +34,8 @@ public struct ContainerRecord: Codable, Sendable {
     /// Its scope and slice when not `berth-NAME.scope` in berth.slice (a build's step).
     public var unit: String? = nil
     public var slice: String? = nil
+    /// berthd's: the path of the spec file whose document is in spec.json.
+    public var specOrigin: String? = nil
 
     /// The transient scope it runs in.
     public var unitName: String { unit ?? ContainerLayout.unitName(name) }
@@ -161,15 +163,19 @@ public enum ContainerStore {
 
     /// What a crash during `create` leaves: a directory without container.json (and the name
     /// pointing to it), or a name pointing nowhere. Only ones older than `minimumAge`, so a
-    /// create still under way is never touched.
-    public static func collectIncomplete(root: String, minimumAge: TimeInterval = 60) {
+    /// create still under way is never touched; with `owner`, that owner's at any age (berthd,
+    /// the only creator of its containers, collects its own when it starts).
+    public static func collectIncomplete(root: String, minimumAge: TimeInterval = 60, owner: String? = nil) {
         let dir = root + "/containers"
         let now = Date()
         for id in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where id.count == 64 {
             let layout = ContainerLayout(root: root, id: id)
-            guard !FileManager.default.fileExists(atPath: layout.recordFile),
-                let modified = (try? FileManager.default.attributesOfItem(atPath: layout.directory))?[.modificationDate]
-                    as? Date, now.timeIntervalSince(modified) >= minimumAge
+            guard !FileManager.default.fileExists(atPath: layout.recordFile) else { continue }
+            let ours = owner != nil && Files.readText(layout.ownerFile)?.trimmingCharacters(in: .newlines) == owner
+            guard
+                ours
+                    || ((try? FileManager.default.attributesOfItem(atPath: layout.directory))?[.modificationDate]
+                        as? Date).map({ now.timeIntervalSince($0) >= minimumAge }) == true
             else { continue }
             Files.removeTree(layout.directory)
         }
@@ -178,7 +184,9 @@ public enum ContainerStore {
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
                 !FileManager.default.fileExists(atPath: dir + "/names/" + target)
             else { continue }
-            if let attributes = try? FileManager.default.attributesOfItem(atPath: link),
+            // A name is claimed after its directory exists, so one pointing nowhere is no create
+            // under way; the age is kept for the CLI's sake (and one removal racing another).
+            if owner == nil, let attributes = try? FileManager.default.attributesOfItem(atPath: link),
                 let modified = attributes[.modificationDate] as? Date, now.timeIntervalSince(modified) < minimumAge
             {
                 continue

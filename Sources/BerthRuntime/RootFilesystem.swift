@@ -24,6 +24,18 @@ public enum RootFilesystem: Sendable {
         }
     }
 
+    /// An image of the store, its layers unpacked where they are not yet. Call with the store
+    /// lock held (shared) until the container's record names the image, so a GC cannot sweep it.
+    public static func image(_ entry: ImageEntry, root: String) throws -> RootFilesystem {
+        let store = ImageStore(root: root)
+        let image = try store.image(entry)
+        let lowerDirs = try Snapshotter(root: root).prepare(image, content: store.content)
+        return .image(
+            ImageRoot(
+                name: ImageName.short(entry.name), manifest: entry.manifest.digest, config: image.config,
+                lowerDirs: lowerDirs))
+    }
+
     public var lowerDirs: [String] {
         switch self {
         case .directory(let path): [path]

@@ -35,10 +35,29 @@ public struct CreateOptions: Sendable {
     public var openStdin = false
     /// Remove the container once it has ended (--rm); its supervisor does it.
     public var autoRemove = false
+    /// Who made it: "cli" for `berth run`, "berthd" for a spec's container.
+    public var owner = "cli"
+    /// The spec document it is created from (berthd's), kept as `spec.json` to compare the next
+    /// version of the spec with.
+    public var applied: AppliedSpec?
 
-    public init(openStdin: Bool = false, autoRemove: Bool = false) {
+    public init(openStdin: Bool = false, autoRemove: Bool = false, owner: String = "cli", applied: AppliedSpec? = nil) {
         self.openStdin = openStdin
         self.autoRemove = autoRemove
+        self.owner = owner
+        self.applied = applied
+    }
+}
+
+/// The spec a container was made from, as its file said it (drop-ins merged), with the file's
+/// path: relative paths in it resolve against that path when it is decoded again.
+public struct AppliedSpec: Sendable {
+    public var document: [UInt8]
+    public var origin: String
+
+    public init(document: [UInt8], origin: String) {
+        self.document = document
+        self.origin = origin
     }
 }
 
@@ -104,6 +123,9 @@ public struct Runtime {
         try Files.makeDirectories([layout.containers], mode: 0o700)
         try Files.makeDirectories([layout.containers + "/names"])
         try Files.makeDirectories([layout.upper, layout.work, layout.merged])
+        // Before the name is claimed: a crash between here and the record leaves a directory its
+        // owner can tell as its own (berthd collects its own at once, the CLI's wait a minute).
+        try Files.write(layout.ownerFile, options.owner + "\n")
         let link = ContainerLayout.nameLink(root: root, name: spec.name)
         ContainerStore.collectIncomplete(root: root)
         guard symlink("../" + layout.id, link) == 0 else {
@@ -184,7 +206,7 @@ public struct Runtime {
             id: layout.id, name: spec.name, image: rootfs.displayName, argv: argv,
             created: UInt64(Date().timeIntervalSince1970 * 1e9), rootfs: rootfs.lowerDirs.joined(separator: ":"),
             hostname: hostname, user: spec.user,
-            workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: "cli",
+            workdir: spec.workdir, network: spec.network.rawValue, env: environment, owner: options.owner,
             volumes: Volumes.names(in: spec))
         record.process = ProcessSettings(
             uid: user.uid, gid: user.gid, groups: user.groups, tty: spec.tty, openStdin: options.openStdin,
@@ -193,6 +215,10 @@ public struct Runtime {
         record.host = HostSettings(spec: spec, root: root)
         record.imageManifest = rootfs.manifest?.description
         record.attachment = attachment
+        if let applied = options.applied {
+            try Files.write(layout.appliedSpecFile, applied.document)
+            record.specOrigin = applied.origin
+        }
         if buildStep {
             record.owner = "build"
             record.unit = ContainerLayout.buildStepUnitName(layout.id)

@@ -3,7 +3,7 @@ import BerthSpec
 /// The supervisor's input file: NUL-terminated KEY=VALUE records (see
 /// Sources/berth-supervisor/config.h), so the C side parses no JSON.
 struct SupervisorConfig {
-    private(set) var records: [String] = []
+    var records: [String] = []
 
     mutating func set(_ key: String, _ value: String) { records.append("\(key)=\(value)") }
 

@@ -157,6 +157,8 @@ public enum SupervisorReply: Equatable {
     case exit(Int32)
     case error(Int32, String)
     case detached
+    /// A mount or umount request was done.
+    case ok
     case closed
 
     public init(_ message: (text: String, fds: [Int32])?) {
@@ -172,6 +174,7 @@ public enum SupervisorReply: Equatable {
         case "error":
             self = .error(Int32(words.count > 1 ? words[1] : "") ?? 125, words.count > 2 ? words[2] : "failed")
         case "detached": self = .detached
+        case "ok": self = .ok
         default:
             for fd in fds { close(fd) }
             self = .error(125, "unexpected message from the supervisor: \(text)")

@@ -8,6 +8,9 @@
  *   exec\0RECORDS                      first message; RECORDS are supervisor.conf records
  *                                      (ARG, ENV, UID, GID, GROUP, CWD, TTY, ROWS, COLS);
  *                                      fds: stdin, stdout, stderr (none with TTY=1)
+ *   mount\0SRC\0DST\0ro|rw              first message: mount host path SRC at DST in the
+ *                                      running container (berthd's live volumes); ok or error
+ *   umount\0DST                        first message: unmount DST in it; ok or error
  *   winch ROWS COLS                    the client's terminal changed size
  *   signal N                           pass signal N to the container's PID 1
  * supervisor -> client
@@ -16,6 +19,7 @@
  *   exit CODE                          the container (or the exec) ended with CODE; last message
  *   error CODE MESSAGE                 it could not start; last message
  *   detached                           the client typed ctrl-p ctrl-q; last message
+ *   ok                                 a mount or umount was done; last message
  */
 #ifndef BERTH_MESSAGE_H
 #define BERTH_MESSAGE_H

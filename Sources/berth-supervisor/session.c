@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "livemount.h"
 #include "message.h"
 #include "setup.h"
 
@@ -154,11 +155,43 @@ out:
     drop(cl);
 }
 
+/* "mount\0SOURCE\0TARGET\0ro|rw" or "umount\0TARGET" (berthd's volume changes): done before the
+ * reply, in a child that joins the container's mount namespace (livemount.h). */
+static void live_request(struct client *cl, const char *buf, size_t n) {
+    const char *field[4] = {0};
+    size_t count = 0;
+    for (size_t i = 0; i < n && count < 4; i += strlen(buf + i) + 1) field[count++] = buf + i;
+    char err[512] = "";
+    int code;
+    bool mount = !strcmp(field[0], "mount");
+    if (!sup.pid || sup.exited) {
+        code = 125;
+        snprintf(err, sizeof err, "the container is not running");
+    } else if (mount ? count != 4 || field[2][0] != '/' : count != 2 || field[1][0] != '/') {
+        code = 125;
+        snprintf(err, sizeof err, "invalid %s request", field[0]);
+    } else if (mount) {
+        code = live_mount(sup.pid, field[1], field[2], !strcmp(field[3], "ro"), err, sizeof err);
+    } else {
+        code = live_unmount(sup.pid, field[1], err, sizeof err);
+    }
+    if (code)
+        message_sendf(cl->sock, "error %d %s", code, err);
+    else
+        message_sendf(cl->sock, "ok");
+}
+
 static void first_message(struct client *cl, char *buf, ssize_t n, int *fds, int nfds, struct winsize *size) {
     int in, out, err, once, rows, cols, sig;
     if (sscanf(buf, "signal %d", &sig) == 1) {
         /* `berth kill`: a signal for the container, not a request to stop it */
         if (sig > 0 && sig < 65 && sup.pid && !sup.exited) kill(sup.pid, sig);
+        close_fds(fds, nfds);
+        drop(cl);
+        return;
+    }
+    if ((n > 6 && !memcmp(buf, "mount", 6)) || (n > 7 && !memcmp(buf, "umount", 7))) {
+        live_request(cl, buf, (size_t)n);
         close_fds(fds, nfds);
         drop(cl);
         return;
