@@ -5,9 +5,9 @@ private final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
 }
 
-/// Runs async work from a synchronous command and waits for it: the command's own thread
-/// blocks on a semaphore, never a thread of the cooperative pool.
-func blockOn<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+/// Runs async work from synchronous code (a CLI command, a berthd worker) and waits for it: the
+/// caller's own thread blocks on a semaphore, never a thread of the cooperative pool.
+public func blockOn<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     Task.detached {

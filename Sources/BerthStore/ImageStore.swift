@@ -29,6 +29,13 @@ public struct ImageStore: Sendable {
         return index.manifests.compactMap(ImageEntry.init).sorted { $0.name < $1.name }
     }
 
+    /// As the user wrote it ("busybox", "localhost:5000/app:1"): by the full name it stands for
+    /// first, then as `find` takes it.
+    public func lookup(_ reference: String) throws(StoreError) -> ImageEntry? {
+        if let name = ImageName.full(reference), let entry = try find(name) { return entry }
+        return try find(reference)
+    }
+
     /// By full name, by manifest digest, or by an unambiguous prefix of the image ID (its
     /// config's digest), as Docker resolves them.
     public func find(_ reference: String) throws(StoreError) -> ImageEntry? {

@@ -93,7 +93,7 @@ enum ClientSession {
             warn(message)
             return code
         case .detached: return 0
-        case .pid, .terminal, .closed:
+        case .pid, .terminal, .ok, .closed:
             // The supervisor went away without a word (killed): what it last recorded.
             if let text = try? String(contentsOfFile: layout.stateFile, encoding: .utf8),
                 let state = ContainerState(parsing: text), state.status == "exited"

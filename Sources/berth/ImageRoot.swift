@@ -12,7 +12,7 @@ extension ContainerFlags {
         do {
             let lock = try StoreLock(root: root, .shared)
             let store = ImageStore(root: root)
-            var found = pull == "always" ? nil : try findImage(store, reference)
+            var found = pull == "always" ? nil : try store.lookup(reference)
             if found == nil {
                 guard pull != "never" else {
                     die(125, "Unable to find image '\(reference)' locally (and --pull never)")
@@ -21,12 +21,7 @@ extension ContainerFlags {
                 found = try pullImage(reference, root: root, platform: .current, quiet: false)
             }
             guard let entry = found else { die(125, "Unable to find image '\(reference)'") }
-            let image = try store.image(entry)
-            let lowerDirs = try Snapshotter(root: root).prepare(image, content: store.content)
-            let imageRoot = RootFilesystem.ImageRoot(
-                name: ImageName.short(entry.name), manifest: entry.manifest.digest, config: image.config,
-                lowerDirs: lowerDirs)
-            return (.image(imageRoot), lock)
+            return (try .image(entry, root: root), lock)
         } catch {
             die(125, "\(error)")
         }

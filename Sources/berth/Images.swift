@@ -4,12 +4,6 @@ import BerthSpec
 import BerthStore
 import Foundation
 
-/// By name (normalized), by manifest digest, or by an image ID prefix.
-func findImage(_ store: ImageStore, _ reference: String) throws -> ImageEntry? {
-    if let name = ImageName.full(reference), let entry = try store.find(name) { return entry }
-    return try store.find(reference)
-}
-
 struct Images: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the images in the store.")
     @ParentCommand var berth: Berth
@@ -60,7 +54,7 @@ struct Tag: ParsableCommand {
 
     func run() throws {
         let store = ImageStore(root: berth.global.root)
-        guard let entry = try findImage(store, source) else { die(1, "no such image: \(source)") }
+        guard let entry = try store.lookup(source) else { die(1, "no such image: \(source)") }
         guard let name = ImageName.full(target), !name.contains("@") else { die(125, "invalid image name \(target)") }
         try store.tag(
             name: name, manifest: entry.manifest,
@@ -81,7 +75,7 @@ struct Rmi: ParsableCommand {
         var failed = false
         for reference in images {
             do {
-                guard let entry = try findImage(store, reference) else {
+                guard let entry = try store.lookup(reference) else {
                     warn("no such image: \(reference)")
                     failed = true
                     continue
@@ -115,7 +109,7 @@ struct ImageInspect: ParsableCommand {
         let store = ImageStore(root: image.berth.global.root)
         var documents: [[String: Any]] = []
         for reference in images {
-            guard let entry = try findImage(store, reference) else { die(1, "no such image: \(reference)") }
+            guard let entry = try store.lookup(reference) else { die(1, "no such image: \(reference)") }
             documents.append(Self.document(entry, try store.image(entry)))
         }
         if let format {
@@ -225,7 +219,7 @@ struct Save: ParsableCommand {
         let store = ImageStore(root: berth.global.root)
         var names: [String] = []
         for reference in images {
-            guard let entry = try findImage(store, reference) else { die(1, "no such image: \(reference)") }
+            guard let entry = try store.lookup(reference) else { die(1, "no such image: \(reference)") }
             names.append(entry.name)
         }
         do {

@@ -4,14 +4,8 @@ import BerthSpec
 import BerthStore
 import Foundation
 
-/// Registries berth may reach over plain http besides loopback ones: BERTH_INSECURE_REGISTRIES,
-/// comma-separated hosts (with their ports).
-func insecureRegistries() -> Set<String> {
-    Set((ProcessInfo.processInfo.environment["BERTH_INSECURE_REGISTRIES"] ?? "").split(separator: ",").map(String.init))
-}
-
-/// Pulls `reference` into the store, unpacks its layers, and names it; returns its entry. Call
-/// with the store lock held (shared).
+/// Pulls `text` into the store with the progress on stderr; returns its entry. Call with the
+/// store lock held (shared).
 func pullImage(_ text: String, root: String, platform: Platform, quiet: Bool) throws -> ImageEntry {
     let reference: ImageReference
     do {
@@ -19,41 +13,13 @@ func pullImage(_ text: String, root: String, platform: Platform, quiet: Bool) th
     } catch {
         die(125, "invalid reference \(text): \(error)")
     }
-    let store = ImageStore(root: root)
     let renderer = ProgressRenderer(interactive: quiet ? false : nil)
-    let content = store.content
-    let insecure = insecureRegistries()
-    let snapshots = Snapshotter(root: root)
-    // Each layer is unpacked as soon as its blob is stored, beside the downloads still running;
-    // `prepare` below unpacks what this missed (and reports its error).
-    let unpacking = DispatchGroup()
-    let image = try blockOn {
-        try await RegistryClient.with(store: content, insecure: insecure) { client in
-            let image = try await client.resolve(reference, platform: platform)
-            let diffIDs = image.config.rootfs.diffIDs
-            let chains = ChainID.chain(diffIDs)
-            let layers = image.manifest.layers
-            try await client.fetchBlobs(layers, endpoint: client.endpoint(reference.normalized)) { progress in
-                renderer.update(progress)
-                guard progress.phase == .done || progress.phase == .alreadyPresent, diffIDs.count == layers.count
-                else { return }
-                for index in layers.indices where layers[index].digest == progress.digest {
-                    DispatchQueue.global().async(group: unpacking) {
-                        try? snapshots.unpack(
-                            layers[index], diffID: diffIDs[index], chain: chains[index], content: content)
-                    }
-                }
-            }
-            return image
-        }
+    let insecure = insecureRegistries(ProcessInfo.processInfo.environment)
+    let entry = try blockOn {
+        try await RegistryClient.pull(
+            reference, root: root, platform: platform, insecure: insecure, progress: renderer.handler)
     }
-    unpacking.wait()
     renderer.finish()
-    let name = ImageName.full(reference)
-    try store.tag(name: name, manifest: image.manifestDescriptor, index: image.indexDescriptor)
-    guard let entry = try store.find(name) else { throw StoreError("the image \(name) was not recorded") }
-    // Unpacked now, as docker pull does, so the first run starts at once.
-    _ = try snapshots.prepare(try store.image(entry), content: content)
     return entry
 }
 
@@ -89,12 +55,12 @@ struct Push: ParsableCommand {
 
     func run() throws {
         let store = ImageStore(root: berth.global.root)
-        guard let entry = try findImage(store, image), let reference = try? ImageReference(parsing: entry.name) else {
+        guard let entry = try store.lookup(image), let reference = try? ImageReference(parsing: entry.name) else {
             die(1, "no such image: \(image)")
         }
         let renderer = ProgressRenderer(interactive: quiet ? false : nil, direction: .upload)
         let content = store.content
-        let insecure = insecureRegistries()
+        let insecure = insecureRegistries(ProcessInfo.processInfo.environment)
         let manifest = entry.manifest
         do {
             let lock = try StoreLock(root: berth.global.root, .shared)
