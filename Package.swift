@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berthd", targets: ["berthd"]),
         .executable(name: "berth-supervisor", targets: ["berth-supervisor"]),
     ],
     dependencies: [
@@ -97,11 +98,29 @@ let package = Package(
         // per name. Pure values, no side effects.
         .target(name: "BerthReconciler", dependencies: ["BerthSpec"], swiftSettings: strict),
 
+        // berthd's machinery: observing containers, carrying out the plan with the runtime, the
+        // poll(2) loop over spec and container events, signals and the control socket.
+        .target(name: "CLinux", cSettings: [.define("_GNU_SOURCE")]),
+        .target(
+            name: "BerthDaemon",
+            dependencies: [
+                "CLinux", "BerthReconciler", "BerthBuild", "BerthRuntime", "BerthRegistry", "BerthStore", "BerthSpec",
+                "BerthSystemd",
+            ],
+            swiftSettings: strict),
+
         .executableTarget(
             name: "berth",
             dependencies: [
                 "BerthSpec", "BerthRuntime", "BerthSystemd", "BerthStore", "BerthRegistry", "BerthBuild",
-                "BerthReconciler",
+                "BerthReconciler", "BerthDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "berthd",
+            dependencies: [
+                "BerthDaemon", "BerthRegistry", "BerthSpec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -113,7 +132,10 @@ let package = Package(
             name: "BerthSpecTests", dependencies: ["BerthSpec", "BerthTestSupport"],
             resources: [.copy("Corpus")], swiftSettings: strict),
         .testTarget(
-            name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthSpec", "BerthSystemd", "BerthTestSupport"],
+            name: "BerthRuntimeTests",
+            dependencies: [
+                "BerthRuntime", "BerthSpec", "BerthSystemd", "BerthDaemon", "BerthReconciler", "BerthTestSupport",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "BerthBuildTests",

@@ -19,6 +19,8 @@ public struct SpecSet: Sendable {
     public var files: [SpecFile] = []
     public var masked: [String: String] = [:]
 
+    public init() {}
+
     /// Names that specs declare, or would declare if they were valid (file names), so that a
     /// dependency on a spec with an error is not also reported as a dependency on nothing.
     public var declaredNames: Set<String> { Set(specs.map(\.spec.name)).union(invalidNames) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthDaemon
 import BerthReconciler
 import BerthRuntime
 import BerthSpec
@@ -20,22 +21,13 @@ struct Diff: ParsableCommand {
     @Flag(help: "Never plan a recreate: such changes are kept back and reported.") var noRecreate = false
 
     func run() throws {
+        let root = berth.global.root
         let set = SpecLoader.load(directories: berth.global.specPath)
         let actions = Planner.plan(
-            desired: set.specs.map(\.spec), invalid: set.invalidNames, observed: Self.observed(root: berth.global.root),
-            imageDigests: [:],
+            desired: set.specs.map(\.spec), invalid: set.invalidNames,
+            observed: Observation.observed(Observation.containers(root: root)),
+            imageDigests: Observation.imageDigests(root: root, specs: set.specs.map(\.spec)),
             options: PlanOptions(forceRecreate: forceRecreate ? .all : nil, noRecreate: noRecreate))
         print(PlanText.render(actions), terminator: "")
-    }
-
-    /// berth's containers as the planner sees them (build steps are not containers to plan).
-    static func observed(root: String) -> [ObservedContainer] {
-        ContainerStore.list(root: root).filter { $0.record.owner != "build" }.map { info in
-            ObservedContainer(
-                name: info.record.name, id: info.record.id, owner: info.record.owner, applied: nil,
-                imageDigest: info.record.imageManifest, running: info.isRunning,
-                stoppedByUser: (info.state?.stopSignal ?? 0) != 0,
-                exitCode: info.state?.status == "exited" ? info.state?.exitCode : nil)
-        }
     }
 }

@@ -16,7 +16,19 @@ struct GlobalOptions: ParsableArguments {
         help: ArgumentHelp("berth's state directory (default: BERTH_ROOT, else /var/lib/berth).", valueName: "dir"))
     var rootOption: String?
 
+    @Option(
+        name: .customLong("run-dir"),
+        help: ArgumentHelp(
+            "Where berthd's control socket is (default: BERTH_RUN_DIR, else /run/berth).", valueName: "dir"))
+    var runDirectoryOption: String?
+
     var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// berthd's socket.
+    var controlSocket: String {
+        let dir = runDirectoryOption ?? environment["BERTH_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/run/berth"
+        return dir + "/berthd.sock"
+    }
 
     /// The spec directories in force, highest precedence first.
     var specPath: [String] {

@@ -1,0 +1,234 @@
+import BerthReconciler
+import BerthRuntime
+import BerthSpec
+import BerthSystemd
+import Foundation
+
+extension Daemon {
+    /// What an `apply` asks beyond a plain pass.
+    struct Request {
+        var names: Set<String>?
+        var options = PlanOptions()
+    }
+
+    /// Reads the specs and the containers, plans, and sends every action that is due to the
+    /// workers (a name already in flight waits for the next pass). Returns the names acted on,
+    /// and what was decided for the rest.
+    @discardableResult
+    func reconcile(_ request: Request = Request()) -> (dispatched: Set<String>, decided: [Outcome]) {
+        // Units first, records after: a scope exists only once its record does, so every scope
+        // listed here has its record by the time the records are read.
+        let units = try? SystemdBus().listUnits(
+            patterns: ["berth-*.scope"], states: ["active", "activating", "deactivating"])
+        specs = SpecLoader.load(directories: config.specDirectories)
+        watcher.rescan()
+        let infos = Observation.containers(root: config.root)
+        watchContainers(infos)
+        stopLeakedScopes(units ?? [], infos)
+        var observed = Observation.observed(infos, applied: cachedApplied)
+        if boot {
+            // After a reboot every spec'd container starts, stopped by the user or not.
+            for i in observed.indices where observed[i].isBerthd && !observed[i].running {
+                observed[i].stoppedByUser = false
+                observed[i].exitCode = nil
+            }
+        }
+        let actions = Planner.plan(
+            desired: specs.specs.map(\.spec), invalid: specs.invalidNames, observed: observed,
+            imageDigests: Observation.imageDigests(root: config.root, specs: specs.specs.map(\.spec)),
+            options: request.options)
+        reportInvalid()
+        let byName = Dictionary(infos.map { ($0.record.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var dispatched: Set<String> = []
+        var decided: [Outcome] = []
+        let now = Self.wallNow()
+        for action in actions {
+            let name = action.name
+            if let names = request.names, !names.contains(name) { continue }
+            switch action {
+            case .noAction:
+                memory[name]?.restartAt = nil
+                decided.append(Outcome(name: name, done: "unchanged"))
+                continue
+            case .keep(_, let reason):
+                memory[name]?.restartAt = nil
+                decided.append(Outcome(name: name, done: "kept: \(reason)"))
+                continue
+            case .conflict(_, let detail):
+                noteError(name, "conflict: \(detail)")
+                decided.append(Outcome(name: name, done: "conflict", error: detail))
+                continue
+            default: break
+            }
+            if inFlight[name] != nil {
+                dispatched.insert(name)
+                continue
+            }
+            if request.names == nil, let at = retryAt[name], at > now { continue }
+            if case .start = action, let info = byName[name], info.state?.status == "exited", !boot {
+                guard restartDue(name, info, now: now, explicit: request.names != nil) else { continue }
+                memory[name, default: NameMemory()].restarts += 1
+                memory[name]?.restartAt = nil
+            }
+            if case .recreate = action { forgetRestarts(name) }
+            if case .create = action { forgetRestarts(name) }
+            dispatch(action)
+            dispatched.insert(name)
+        }
+        updateStatus(infos)
+        return (dispatched, decided)
+    }
+
+    /// A container that exited and whose policy restarts it: its delay (from its finishedAt) has
+    /// passed. On-failure's maxRetries counts the restarts in a row, as the back-off does.
+    private func restartDue(_ name: String, _ info: ContainerInfo, now: UInt64, explicit: Bool) -> Bool {
+        guard let state = info.state else { return true }
+        if explicit { return true }
+        var backoff = restartBackoff[name] ?? RestartBackoff()
+        if exitSeen[name] != state.finishedAt {
+            let ran = state.finishedAt > state.startedAt ? state.finishedAt - state.startedAt : 0
+            let delay = backoff.next(ranFor: .nanoseconds(Int64(ran)))
+            restartBackoff[name] = backoff
+            exitSeen[name] = state.finishedAt
+            let spec = specs.specs.first { $0.spec.name == name }?.spec
+            if spec?.restart.policy == .onFailure, let max = spec?.restart.maxRetries, backoff.failures > max {
+                memory[name, default: NameMemory()].restartAt = nil
+                noteError(name, "exited with \(state.exitCode); not restarted again after \(max) retries (on-failure)")
+                return false
+            }
+            let ns =
+                UInt64(delay.components.seconds) * 1_000_000_000
+                + UInt64(delay.components.attoseconds / 1_000_000_000)
+            memory[name, default: NameMemory()].restartAt = state.finishedAt + ns
+            log(
+                4,
+                "\(name): exited with \(state.exitCode); restarting in \(delay) (restart \(backoff.failures) in a row)")
+        }
+        guard let at = memory[name]?.restartAt else { return false }
+        return at <= now
+    }
+
+    private func forgetRestarts(_ name: String) {
+        restartBackoff[name] = nil
+        exitSeen[name] = nil
+        memory[name]?.restartAt = nil
+    }
+
+    func dispatch(_ action: Action) {
+        let name = action.name
+        inFlight[name] = action
+        let loaded = specs.specs.first { $0.spec.name == name }
+        let executor = self.executor
+        let mailbox = finished
+        log(6, "\(name): \(Self.describe(action))")
+        pool.submit {
+            let outcome = executor.perform(action, loaded: loaded)
+            mailbox.post(Finished(action: action, outcome: outcome))
+        }
+    }
+
+    func complete(_ item: Finished) {
+        let name = item.action.name
+        if case .noAction = item.action {  // a leaked scope's stop
+            leakedStops.remove(name)
+            log(item.outcome.error == nil ? 6 : 3, "\(name): " + (item.outcome.error ?? item.outcome.done))
+            return
+        }
+        inFlight[name] = nil
+        for warning in item.outcome.warnings { log(4, "\(name): \(warning)") }
+        if let error = item.outcome.error {
+            var backoff = failureBackoff[name] ?? RestartBackoff()
+            let delay = backoff.next(ranFor: .zero)
+            failureBackoff[name] = backoff
+            let ns =
+                UInt64(delay.components.seconds) * 1_000_000_000 + UInt64(delay.components.attoseconds / 1_000_000_000)
+            retryAt[name] = Self.wallNow() + ns
+            noteError(name, "\(Self.describe(item.action)) failed: \(error) (trying again in \(delay))")
+        } else {
+            failureBackoff[name] = nil
+            retryAt[name] = nil
+            memory[name, default: NameMemory()].lastError = nil
+            if case .remove = item.action { memory[name] = nil }
+            log(6, "\(name): \(item.outcome.done)")
+        }
+        for index in pending.indices where pending[index].waiting.contains(name) {
+            pending[index].waiting.remove(name)
+            pending[index].reply.outcomes.append(item.outcome)
+        }
+        for request in pending where request.waiting.isEmpty { respond(request.fd, request.reply) }
+        pending.removeAll { $0.waiting.isEmpty }
+    }
+
+    func noteError(_ name: String, _ text: String) {
+        if memory[name]?.lastError != text { log(3, "\(name): \(text)") }
+        memory[name, default: NameMemory()].lastError = text
+    }
+
+    /// Each invalid spec once per change of its errors, in the journal with file:line:col.
+    private func reportInvalid() {
+        let errors = StatusReport.diagnosticsByStem(specs)
+        for name in specs.invalidNames {
+            let text = (errors[name] ?? ["the spec is invalid"]).joined(separator: "; ")
+            noteError(name, "invalid spec, its container (if any) keeps its last good spec: \(text)")
+        }
+    }
+
+    /// Scopes named like containers' with no record: what a crash left, or a container removed
+    /// behind berth's back. Nothing claims them, so they are stopped.
+    private func stopLeakedScopes(_ units: [SystemdBus.UnitStatus], _ infos: [ContainerInfo]) {
+        let claimed = Set(infos.map(\.record.unitName))
+        for unit in units where !claimed.contains(unit.name) && !leakedStops.contains(unit.name) {
+            leakedStops.insert(unit.name)
+            log(4, "stopping \(unit.name): no container of berth's claims it")
+            let mailbox = finished
+            let name = unit.name
+            pool.submit {
+                var failure: String?
+                do {
+                    try SystemdBus().stopUnit(name: name)
+                } catch {
+                    failure = "\(error)"
+                }
+                mailbox.post(
+                    Finished(
+                        action: .noAction(name: name),
+                        outcome: Outcome(name: name, done: "stopped a leaked scope", error: failure)))
+            }
+        }
+    }
+
+    /// The applied spec of each container, decoded once per version of its spec.json.
+    private func cachedApplied(_ info: ContainerInfo) -> ContainerSpec? {
+        var st = stat()
+        guard stat(info.layout.appliedSpecFile, &st) == 0 else { return nil }
+        let stamp = "\(st.st_ino):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec):\(info.record.specOrigin ?? "")"
+        if let cached = appliedCache[info.record.id], cached.stamp == stamp { return cached.spec }
+        let spec = Observation.applied(info)
+        appliedCache[info.record.id] = (stamp, spec)
+        return spec
+    }
+
+    private func updateStatus(_ infos: [ContainerInfo]) {
+        let text = StatusReport.summary(StatusReport.rows(specs: specs, containers: infos, memory: memory))
+        guard text != lastStatus else { return }
+        lastStatus = text
+        if ready { _ = try? SystemdNotify.status(text) }
+    }
+
+    static func describe(_ action: Action) -> String {
+        switch action {
+        case .create: "create"
+        case .start: "start"
+        case .recreate(_, let reasons): "recreate (\(reasons.joined(separator: ", ")))"
+        case .updateInPlace(_, let ports, let volumes, let resources):
+            "update in place ("
+                + [ports.map { _ in "ports" }, volumes.map { _ in "volumes" }, resources.map { _ in "resources" }]
+                .compactMap { $0 }.joined(separator: ", ") + ")"
+        case .stop: "stop"
+        case .remove: "remove (its spec is gone)"
+        case .conflict: "conflict"
+        case .keep: "keep"
+        case .noAction: "nothing"
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import BerthReconciler
+import BerthRuntime
+import BerthSpec
+import BerthSystemd
+import CLinux
+import Foundation
+
+/// berthd: specs in, containers out. One thread waits in poll(2) on everything that can change
+/// the world (spec files, containers' state, signals, the control socket, finished work, the
+/// earliest restart due) and plans; the actions run on a pool of workers, at most one per name.
+/// Nothing wakes it while nothing happens, but the watchdog's ping.
+public final class Daemon {
+    public struct Configuration: Sendable {
+        public var root: String
+        public var specDirectories: [String]
+        /// The control socket and the boot marker (a tmpfs: emptied by a reboot).
+        public var runDirectory: String
+        public var supervisor: String
+        public var workers = 8
+        public var insecureRegistries: Set<String> = []
+
+        public init(root: String, specDirectories: [String], runDirectory: String, supervisor: String) {
+            self.root = root
+            self.specDirectories = specDirectories
+            self.runDirectory = runDirectory
+            self.supervisor = supervisor
+        }
+    }
+
+    struct Finished: Sendable {
+        var action: Action
+        var outcome: Outcome
+    }
+
+    /// An `apply` request waiting for the actions it started.
+    struct PendingApply {
+        var fd: Int32
+        var waiting: Set<String>
+        var reply: ControlReply
+    }
+
+    let config: Configuration
+    let executor: Executor
+    let watcher: SpecWatcher
+    let containerEvents: Int32
+    var containerWatches: [Int32: String] = [:]
+    let signals: Int32
+    let listener: Int32
+    let pool: WorkerPool
+    let finished: Mailbox<Finished>
+    let lockFD: Int32
+
+    var specs = SpecSet()
+    var inFlight: [String: Action] = [:]
+    var memory: [String: NameMemory] = [:]
+    var restartBackoff: [String: RestartBackoff] = [:]
+    /// The exit (its finishedAt) each name's current restart delay was computed for.
+    var exitSeen: [String: UInt64] = [:]
+    /// After an action failed: when to try again, and the back-off that says so.
+    var failureBackoff: [String: RestartBackoff] = [:]
+    var retryAt: [String: UInt64] = [:]
+    var pending: [PendingApply] = []
+    var clients: [Int32: [UInt8]] = [:]
+    var appliedCache: [String: (stamp: String, spec: ContainerSpec?)] = [:]
+    var leakedStops: Set<String> = []
+    /// The first start since the machine booted: every spec'd container starts, whatever stopped it.
+    var boot: Bool
+    var lastStatus = ""
+    var ready = false
+    var watchdogEvery: Duration?
+    var nextWatchdog = ContinuousClock.now
+
+    public init(_ config: Configuration) throws {
+        self.config = config
+        executor = Executor(
+            root: config.root, supervisor: config.supervisor, insecureRegistries: config.insecureRegistries)
+        try FileManager.default.createDirectory(atPath: config.root, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: config.runDirectory, withIntermediateDirectories: true)
+        // One berthd per root: a second would act on the same containers.
+        lockFD = open(config.root + "/berthd.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            throw ControlError("another berthd runs on \(config.root) (berthd.lock is held)")
+        }
+        let marker = config.runDirectory + "/berthd.started"
+        boot = !FileManager.default.fileExists(atPath: marker)
+        FileManager.default.createFile(atPath: marker, contents: nil)
+
+        // Signals arrive on a descriptor; they are blocked before any thread exists, so every
+        // thread inherits the mask (berthd's main blocks them first of all, see `blockSignals`).
+        var mask = Self.handledSignals()
+        signals = clinux_signalfd(&mask)
+        guard signals >= 0 else { throw ControlError("signalfd: \(String(cString: strerror(errno)))") }
+        watcher = try SpecWatcher(directories: config.specDirectories)
+        containerEvents = inotify_init1(Int32(IN_CLOEXEC) | Int32(IN_NONBLOCK))
+        guard containerEvents >= 0 else { throw ControlError("inotify_init1: \(String(cString: strerror(errno)))") }
+        listener = try Self.listen(ControlSocket.path(runDirectory: config.runDirectory))
+        pool = WorkerPool(threads: config.workers)
+        finished = try Mailbox()
+        if let interval = try? SystemdNotify.watchdogInterval() { watchdogEvery = interval / 2 }
+    }
+
+    static func handledSignals() -> sigset_t {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for s in [SIGHUP, SIGTERM, SIGINT, SIGCHLD] { sigaddset(&mask, s) }
+        return mask
+    }
+
+    /// Call first in main, before any thread starts.
+    public static func blockSignals() {
+        var mask = handledSignals()
+        pthread_sigmask(SIG_BLOCK, &mask, nil)
+    }
+
+    /// Runs until SIGTERM or SIGINT. The containers stay: they live in their own scopes.
+    public func run() {
+        // What a crash (kill -9) of an earlier berthd left half made: only berthd makes these.
+        ContainerStore.collectIncomplete(root: config.root, owner: ObservedContainer.berthdOwner)
+        Runtime.sweepNetwork(root: config.root)
+        log(
+            6,
+            "berthd started on \(config.root), specs in \(config.specDirectories.joined(separator: ", "))"
+                + (boot ? " (first start since boot: every spec'd container is started)" : ""))
+        reconcile()
+        boot = false
+        ready = true
+        _ = try? SystemdNotify.ready(status: lastStatus)
+        while loopOnce() {}
+        _ = try? SystemdNotify.stopping()
+        log(6, "berthd stopping; \(inFlight.count) actions in flight are abandoned, the containers stay")
+    }
+
+    /// One wait and what it brought; false when it is time to exit.
+    private func loopOnce() -> Bool {
+        var fds = [
+            pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: watcher.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: containerEvents, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: finished.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+        ]
+        let clientFDs = Array(clients.keys)
+        fds += clientFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let r = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
+        if r < 0 && errno != EINTR { log(3, "poll: \(String(cString: strerror(errno)))") }
+        pingWatchdog()
+        var wanted = false
+        if fds[0].revents != 0 {
+            switch handleSignals() {
+            case .exit: return false
+            case .reload:
+                let usec = UInt64(monotonicNanoseconds(CLOCK_MONOTONIC) / 1000)
+                _ = try? SystemdNotify.notify("RELOADING=1\nMONOTONIC_USEC=\(usec)")
+                log(6, "reloading (SIGHUP)")
+                watcher.rescan()
+                reconcile()
+                _ = try? SystemdNotify.ready(status: lastStatus)
+            case .none: break
+            }
+        }
+        if fds[1].revents != 0 {
+            _ = watcher.wait(timeout: .zero)
+            wanted = true
+        }
+        if fds[2].revents != 0 {
+            drainContainerEvents()
+            wanted = true
+        }
+        if fds[3].revents != 0 {
+            for item in finished.take() { complete(item) }
+            wanted = true
+        }
+        if fds[4].revents != 0 { accept() }
+        for (index, fd) in clientFDs.enumerated() where fds[5 + index].revents != 0 { readClient(fd) }
+        // A restart or a retry that came due.
+        let now = Self.wallNow()
+        if memory.values.contains(where: { ($0.restartAt ?? .max) <= now })
+            || retryAt.values.contains(where: { $0 <= now })
+        {
+            wanted = true
+        }
+        if wanted { reconcile() }
+        return true
+    }
+
+    private enum SignalResult { case none, reload, exit }
+
+    private func handleSignals() -> SignalResult {
+        var result = SignalResult.none
+        while case let signal = clinux_read_signal(signals), signal > 0 {
+            switch signal {
+            case SIGCHLD:
+                // Supervisors are berthd's children until they exit; reap them.
+                var status: Int32 = 0
+                while waitpid(-1, &status, WNOHANG) > 0 {}
+            case SIGHUP: if result == .none { result = .reload }
+            default: result = .exit
+            }
+        }
+        return result
+    }
+
+    private func timeoutMilliseconds() -> Int32 {
+        var deadlines: [UInt64] = memory.values.compactMap(\.restartAt) + Array(retryAt.values)
+        var timeout = Int64.max
+        let now = Self.wallNow()
+        if let next = deadlines.min() { timeout = next > now ? Int64((next - now) / 1_000_000) + 1 : 0 }
+        if watchdogEvery != nil {
+            let left = nextWatchdog - ContinuousClock.now
+            timeout = min(
+                timeout,
+                max(0, Int64(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
+        }
+        deadlines.removeAll()
+        return timeout == .max ? -1 : Int32(min(timeout, Int64(Int32.max)))
+    }
+
+    private func pingWatchdog() {
+        guard let every = watchdogEvery, ContinuousClock.now >= nextWatchdog else { return }
+        _ = try? SystemdNotify.watchdog()
+        nextWatchdog = ContinuousClock.now + every
+    }
+
+    /// Exits and starts of containers: their supervisors rename `state` into place.
+    private func drainContainerEvents() {
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = read(containerEvents, &buffer, buffer.count)
+            if n <= 0 { break }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= n {
+                let event = buffer.withUnsafeBytes {
+                    $0.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                }
+                if event.mask & UInt32(IN_IGNORED) != 0 { containerWatches[event.wd] = nil }
+                offset += MemoryLayout<inotify_event>.size + Int(event.len)
+            }
+        }
+    }
+
+    func watchContainers(_ infos: [ContainerInfo]) {
+        let known = Set(containerWatches.values)
+        for info in infos where !known.contains(info.layout.directory) {
+            let wd = inotify_add_watch(
+                containerEvents, info.layout.directory,
+                UInt32(IN_MOVED_TO) | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR))
+            if wd >= 0 { containerWatches[wd] = info.layout.directory }
+        }
+    }
+
+    static func wallNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// A line for journald (the priority as a <N> prefix, which journald reads from a service's
+    /// stderr) or for the terminal.
+    func log(_ priority: Int, _ text: String) {
+        let prefix = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil ? "<\(priority)>" : ""
+        FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
+    }
+}
+
+private func monotonicNanoseconds(_ clock: clockid_t) -> UInt64 {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
