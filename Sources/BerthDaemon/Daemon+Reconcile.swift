@@ -24,7 +24,7 @@ extension Daemon {
         watcher.rescan()
         let infos = Observation.containers(root: config.root)
         watchContainers(infos)
-        stopLeakedScopes(units ?? [], infos)
+        reportStrayScopes(units ?? [], infos)
         var observed = Observation.observed(infos, applied: cachedApplied)
         if boot {
             // After a reboot every spec'd container starts, stopped by the user or not.
@@ -129,11 +129,6 @@ extension Daemon {
 
     func complete(_ item: Finished) {
         let name = item.action.name
-        if case .noAction = item.action {  // a leaked scope's stop
-            leakedStops.remove(name)
-            log(item.outcome.error == nil ? 6 : 3, "\(name): " + (item.outcome.error ?? item.outcome.done))
-            return
-        }
         inFlight[name] = nil
         for warning in item.outcome.warnings { log(4, "\(name): \(warning)") }
         if let error = item.outcome.error {
@@ -173,27 +168,15 @@ extension Daemon {
         }
     }
 
-    /// Scopes named like containers' with no record: what a crash left, or a container removed
-    /// behind berth's back. Nothing claims them, so they are stopped.
-    private func stopLeakedScopes(_ units: [SystemdBus.UnitStatus], _ infos: [ContainerInfo]) {
+    /// Scopes named like containers' with no record in this root: told once each, and left
+    /// alone. A scope appears only after its record, so berth itself never leaves one; another
+    /// root's containers (a second berth, the tests') have scopes of the same form, and stopping
+    /// them would stop what is not this berthd's.
+    private func reportStrayScopes(_ units: [SystemdBus.UnitStatus], _ infos: [ContainerInfo]) {
         let claimed = Set(infos.map(\.record.unitName))
-        for unit in units where !claimed.contains(unit.name) && !leakedStops.contains(unit.name) {
-            leakedStops.insert(unit.name)
-            log(4, "stopping \(unit.name): no container of berth's claims it")
-            let mailbox = finished
-            let name = unit.name
-            pool.submit {
-                var failure: String?
-                do {
-                    try SystemdBus().stopUnit(name: name)
-                } catch {
-                    failure = "\(error)"
-                }
-                mailbox.post(
-                    Finished(
-                        action: .noAction(name: name),
-                        outcome: Outcome(name: name, done: "stopped a leaked scope", error: failure)))
-            }
+        for unit in units where !claimed.contains(unit.name) && !strayScopes.contains(unit.name) {
+            strayScopes.insert(unit.name)
+            log(5, "\(unit.name) runs, but no container under \(config.root) claims it; berthd leaves it alone")
         }
     }
 

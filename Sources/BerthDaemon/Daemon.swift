@@ -62,7 +62,7 @@ public final class Daemon {
     var pending: [PendingApply] = []
     var clients: [Int32: [UInt8]] = [:]
     var appliedCache: [String: (stamp: String, spec: ContainerSpec?)] = [:]
-    var leakedStops: Set<String> = []
+    var strayScopes: Set<String> = []
     /// The first start since the machine booted: every spec'd container starts, whatever stopped it.
     var boot: Bool
     var lastStatus = ""
