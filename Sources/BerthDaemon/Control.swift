@@ -30,6 +30,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
     /// Problems in the spec files, located (file:line:col: path: message).
     public var diagnostics: [String] = []
     public var error: String?
+    /// `apply`: how long berthd's pass took (read, observe, plan, dispatch), in microseconds.
+    public var passMicroseconds: Int?
 
     public init(outcomes: [Outcome] = [], status: [StatusRow] = [], diagnostics: [String] = [], error: String? = nil) {
         self.outcomes = outcomes

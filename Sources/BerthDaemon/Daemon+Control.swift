@@ -63,8 +63,11 @@ extension Daemon {
             let names = request.names.isEmpty ? nil : Set(request.names)
             var options = PlanOptions(noRecreate: request.noRecreate)
             if request.forceRecreate { options.forceRecreate = names.map { .only($0) } ?? .all }
+            let began = ContinuousClock.now
             let (dispatched, decided) = reconcile(Request(names: names, options: options))
+            let took = ContinuousClock.now - began
             var reply = ControlReply(diagnostics: specs.diagnostics.map(\.description))
+            reply.passMicroseconds = Int(took.components.seconds * 1_000_000 + took.components.attoseconds / 1_000_000_000_000)
             reply.outcomes = decided
             for name in names ?? [] where !specs.declaredNames.contains(name) {
                 reply.outcomes.append(Outcome(name: name, done: "failed", error: "no spec declares \(name)"))

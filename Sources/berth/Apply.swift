@@ -19,6 +19,7 @@ struct Apply: ParsableCommand {
     @ParentCommand var berth: Berth
     @Flag(help: "Recreate the containers even when their spec did not change.") var forceRecreate = false
     @Flag(help: "Never recreate: changes that need it are kept back and reported.") var noRecreate = false
+    @Flag(help: "Print only the count of actions and berthd's time for the pass (for benchmarks).") var timing = false
     @Argument(help: "Only these specs (default: every spec).") var names: [String] = []
 
     func run() throws {
@@ -32,6 +33,11 @@ struct Apply: ParsableCommand {
         }
         for line in reply.diagnostics { warn(line) }
         if let error = reply.error { die(125, error) }
+        if timing {
+            let acted = reply.outcomes.filter { $0.done != "unchanged" }.count
+            print("\(reply.outcomes.count) specs, \(acted) acted on, pass \(reply.passMicroseconds.map(String.init) ?? "-") us")
+            return
+        }
         for outcome in reply.outcomes.sorted(by: { $0.name < $1.name }) {
             for warning in outcome.warnings { warn("\(outcome.name): \(warning)") }
             if let error = outcome.error {
