@@ -67,7 +67,8 @@ extension Daemon {
             let (dispatched, decided) = reconcile(Request(names: names, options: options))
             let took = ContinuousClock.now - began
             var reply = ControlReply(diagnostics: specs.diagnostics.map(\.description))
-            reply.passMicroseconds = Int(took.components.seconds * 1_000_000 + took.components.attoseconds / 1_000_000_000_000)
+            let (seconds, attoseconds) = took.components
+            reply.passMicroseconds = Int(seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
             reply.outcomes = decided
             for name in names ?? [] where !specs.declaredNames.contains(name) {
                 reply.outcomes.append(Outcome(name: name, done: "failed", error: "no spec declares \(name)"))

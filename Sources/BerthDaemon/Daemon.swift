@@ -83,7 +83,7 @@ public final class Daemon {
         }
         let marker = config.runDirectory + "/berthd.started"
         boot = !FileManager.default.fileExists(atPath: marker)
-        FileManager.default.createFile(atPath: marker, contents: nil)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
 
         // Signals arrive on a descriptor; they are blocked before any thread exists, so every
         // thread inherits the mask (berthd's main blocks them first of all, see `blockSignals`).

@@ -135,7 +135,7 @@ public struct Executor: Sendable {
             options.buildArgs = build.args
             options.tags = [reference.description]
             options.quiet = true
-            try Builder(root: root, supervisor: supervisor, pull: pull).build(options)
+            _ = try Builder(root: root, supervisor: supervisor, pull: pull).build(options)
             entry = try store.lookup(reference.description)
         }
         if entry == nil {

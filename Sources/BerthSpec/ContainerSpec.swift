@@ -106,6 +106,12 @@ public struct VolumeMount: Sendable, Equatable, Hashable {
     public var source: Source
     public var target: String
     public var readonly = false
+
+    public init(source: Source, target: String, readonly: Bool = false) {
+        self.source = source
+        self.target = target
+        self.readonly = readonly
+    }
 }
 
 public struct TmpfsMount: Sendable, Equatable, Hashable {

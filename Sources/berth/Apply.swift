@@ -35,7 +35,8 @@ struct Apply: ParsableCommand {
         if let error = reply.error { die(125, error) }
         if timing {
             let acted = reply.outcomes.filter { $0.done != "unchanged" }.count
-            print("\(reply.outcomes.count) specs, \(acted) acted on, pass \(reply.passMicroseconds.map(String.init) ?? "-") us")
+            let pass = reply.passMicroseconds.map(String.init) ?? "-"
+            print("\(reply.outcomes.count) specs, \(acted) acted on, pass \(pass) us")
             return
         }
         for outcome in reply.outcomes.sorted(by: { $0.name < $1.name }) {
