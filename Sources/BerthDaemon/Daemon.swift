@@ -117,6 +117,7 @@ public final class Daemon {
         // What a crash (kill -9) of an earlier berthd left half made: only berthd makes these.
         ContainerStore.collectIncomplete(root: config.root, owner: ObservedContainer.berthdOwner)
         Runtime.sweepNetwork(root: config.root)
+        for line in Runtime.republishMissing(root: config.root) { log(4, line) }
         log(
             6,
             "berthd started on \(config.root), specs in \(config.specDirectories.joined(separator: ", "))"

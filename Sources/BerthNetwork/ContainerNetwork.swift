@@ -68,8 +68,9 @@ public struct ContainerNetwork: Sendable {
 
     /// Between the container's clone and its "proceed": the bridge made ready, the veth pair
     /// made with its peer directly in the container's namespace (as eth0, never seen on the
-    /// host), its host end on the bridge and up, and its published ports in the table. Returns
-    /// lines worth telling the user.
+    /// host), its host end on the bridge and up. Returns lines worth telling the user. The
+    /// ports are published once eth0 is up (`publish`, after the start): a connection DNATed to
+    /// an address that does not answer ARP yet waits for the next ARP probe, a second later.
     public func attach(id: String, pid: pid_t, _ attachment: NetworkAttachment) throws(NetworkError) -> [String] {
         let netlink = try Netlink()
         // Under the network lock: two berths creating the bridge and the table at once would
@@ -81,7 +82,6 @@ public struct ContainerNetwork: Sendable {
         try netlink.setMaster(host, bridge: config.bridge)
         try netlink.setHairpin(host)
         try netlink.setUp(host)
-        try publish(id: id, attachment)
         return warnings
     }
 
@@ -101,6 +101,13 @@ public struct ContainerNetwork: Sendable {
             _ = try? Conntrack.deleteEntries(
                 proto: gone.proto, destinationPort: gone.hostPort, count: gone.count, originalDestination: gone.address)
         }
+    }
+
+    /// The containers (by the first 12 hex digits of their id) that have chains in berth's
+    /// table; nil when the table cannot be read.
+    public func publishedContainers() -> Set<String>? {
+        guard let firewall = try? Firewall(), let listing = try? firewall.listTable() else { return nil }
+        return Set(Self.containerChains(inListing: listing))
     }
 
     /// A removed container: its rules, its lease, and its veth if its namespace still holds it.

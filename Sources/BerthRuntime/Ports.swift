@@ -84,4 +84,28 @@ extension Runtime {
         Self.refreshPeerHosts(root: root)
         return updated
     }
+
+    /// Ports are published just after a container starts; a berth killed between the two
+    /// leaves a running container without its rules. At daemon start the rules of every such
+    /// container are put back (one listing of the table). Returns a line per container.
+    @discardableResult
+    public static func republishMissing(root: String) -> [String] {
+        let running = ContainerStore.list(root: root).filter {
+            $0.isRunning && !($0.record.attachment?.portMappings.isEmpty ?? true)
+        }
+        guard !running.isEmpty, let network = try? ContainerNetwork(root: root),
+            let published = network.publishedContainers()
+        else { return [] }
+        var lines: [String] = []
+        for info in running where !published.contains(String(info.record.id.prefix(12))) {
+            guard let attachment = info.record.attachment else { continue }
+            do {
+                try network.publish(id: info.record.id, attachment)
+                lines.append("published the ports of \(info.record.name) again (a start was cut short)")
+            } catch {
+                lines.append("cannot publish the ports of \(info.record.name): \(error)")
+            }
+        }
+        return lines
+    }
 }

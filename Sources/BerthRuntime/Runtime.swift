@@ -272,6 +272,15 @@ public struct Runtime {
             throw error
         }
         let pid = try launch.go()
+        if let attachment = info.record.attachment, !attachment.portMappings.isEmpty {
+            do {
+                try ContainerNetwork(root: root).publish(id: info.record.id, attachment)
+            } catch {
+                // Its supervisor records the exit; a container without its ports is not started.
+                _ = Glibc.kill(pid, SIGKILL)
+                throw RuntimeError(125, "cannot publish the ports of \(info.record.name): \(error)")
+            }
+        }
         return StartedContainer(
             layout: info.layout, name: info.record.name, supervisorPid: launch.pid, pid: pid, connection: connection)
     }
