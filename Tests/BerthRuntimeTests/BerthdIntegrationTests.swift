@@ -82,11 +82,17 @@ import Testing
         #expect(try daemon.pid(name) == pid)
         #expect(try NetworkIntegrationTests.fetch("http://127.0.0.1:\(port + 1)/message") != nil)
 
-        // systemctl restart berthd: the container is adopted, not touched.
+        // systemctl restart berthd: the container is adopted, not touched; rules it lost (as
+        // when a berth was killed between a start and its ports) are put back.
         try daemon.drop(name, Self.web(port: port + 1))
+        #expect(try BerthdUnderTest.waitUntil { try daemon.berth(["diff"]).out.hasPrefix("No changes") })
+        try Firewall().apply(FirewallRules.removeContainer(id: id))
+        #expect(try NetworkIntegrationTests.fetch("http://127.0.0.1:\(port + 1)/message") == nil)
         try daemon.systemctl("restart", daemon.unit)
         #expect(try daemon.pid(name) == pid)
         #expect(try daemon.id(name) == id)
+        #expect(try NetworkIntegrationTests.fetch("http://127.0.0.1:\(port + 1)/message") != nil)
+        #expect(try daemon.journal().contains("published the ports of \(name) again"))
         let afterRestart = try daemon.berth(["apply", name])
         #expect(afterRestart.out == "\(name): unchanged\n", "\(afterRestart.out) \(afterRestart.err)")
 
