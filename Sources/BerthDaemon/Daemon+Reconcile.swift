@@ -22,6 +22,7 @@ extension Daemon {
             patterns: ["berth-*.scope"], states: ["active", "activating", "deactivating"])
         specs = SpecLoader.load(directories: config.specDirectories)
         watcher.rescan()
+        let building = startBuilds()
         let infos = Observation.containers(root: config.root)
         watchContainers(infos)
         reportStrayScopes(units ?? [], infos)
@@ -65,6 +66,10 @@ extension Daemon {
                 continue
             }
             if request.names == nil, let at = retryAt[name], at > now { continue }
+            if let tag = Self.imageTag(of: action), building.contains(tag) {
+                decided.append(Outcome(name: name, done: "waiting for the build of \(tag)"))
+                continue
+            }
             if case .start = action, let info = byName[name], info.state?.status == "exited", !boot {
                 guard restartDue(name, info, now: now, explicit: request.names != nil) else { continue }
                 memory[name, default: NameMemory()].restarts += 1
@@ -196,6 +201,14 @@ extension Daemon {
         guard text != lastStatus else { return }
         lastStatus = text
         if ready { _ = try? SystemdNotify.status(text) }
+    }
+
+    /// The image a create or recreate would make the container from.
+    static func imageTag(of action: Action) -> String? {
+        switch action {
+        case .create(let spec), .recreate(let spec, _): spec.image?.description
+        default: nil
+        }
     }
 
     static func describe(_ action: Action) -> String {

@@ -48,6 +48,10 @@ public final class Daemon {
     let listener: Int32
     let pool: WorkerPool
     let finished: Mailbox<Finished>
+    let contexts: ContextWatcher
+    let builds: Mailbox<BuildDone>
+    var buildTracks: [String: BuildTrack] = [:]
+    var toldTruncated: Set<String> = []
     let lockFD: Int32
 
     var specs = SpecSet()
@@ -96,7 +100,10 @@ public final class Daemon {
         listener = try Self.listen(ControlSocket.path(runDirectory: config.runDirectory))
         pool = WorkerPool(threads: config.workers)
         finished = try Mailbox()
+        contexts = try ContextWatcher()
+        builds = try Mailbox()
         if let interval = try? SystemdNotify.watchdogInterval() { watchdogEvery = interval / 2 }
+        buildTracks = loadBuildTracks()
     }
 
     static func handledSignals() -> sigset_t {
@@ -139,6 +146,8 @@ public final class Daemon {
             pollfd(fd: containerEvents, events: Int16(POLLIN), revents: 0),
             pollfd(fd: finished.fd, events: Int16(POLLIN), revents: 0),
             pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: contexts.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: builds.fd, events: Int16(POLLIN), revents: 0),
         ]
         let clientFDs = Array(clients.keys)
         fds += clientFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -172,7 +181,17 @@ public final class Daemon {
             wanted = true
         }
         if fds[4].revents != 0 { accept() }
-        for (index, fd) in clientFDs.enumerated() where fds[5 + index].revents != 0 { readClient(fd) }
+        if fds[5].revents != 0 {
+            // A burst (a checkout, an editor's save) is one pass: drained until 20 ms are quiet.
+            var quiet = pollfd(fd: contexts.fd, events: Int16(POLLIN), revents: 0)
+            while contexts.drain() && poll(&quiet, 1, 20) > 0 {}
+            wanted = true
+        }
+        if fds[6].revents != 0 {
+            completeBuilds()
+            wanted = true
+        }
+        for (index, fd) in clientFDs.enumerated() where fds[7 + index].revents != 0 { readClient(fd) }
         // A restart or a retry that came due.
         let now = Self.wallNow()
         if memory.values.contains(where: { ($0.restartAt ?? .max) <= now })

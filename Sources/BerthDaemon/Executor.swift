@@ -130,12 +130,7 @@ public struct Executor: Sendable {
         let store = ImageStore(root: root)
         var entry = spec.pull == .always && spec.build == nil ? nil : try store.lookup(reference.description)
         if entry == nil, let build = spec.build {
-            var options = BuildOptions(context: build.context)
-            options.file = build.file
-            options.buildArgs = build.args
-            options.tags = [reference.description]
-            options.quiet = true
-            _ = try Builder(root: root, supervisor: supervisor, pull: pull).build(options)
+            try buildImage(reference.description, build)
             entry = try store.lookup(reference.description)
         }
         if entry == nil {
@@ -147,6 +142,33 @@ public struct Executor: Sendable {
         }
         guard let entry else { throw RuntimeError(125, "the image \(reference) was not found") }
         return try .image(entry, root: root)
+    }
+
+    /// The image built from `build` and tagged `tag`; steps' output goes to the journal.
+    private func buildImage(_ tag: String, _ build: BuildSpec) throws {
+        var options = BuildOptions(context: build.context)
+        options.file = build.file
+        options.buildArgs = build.args
+        options.tags = [tag]
+        options.quiet = true
+        _ = try Builder(root: root, supervisor: supervisor, pull: pull).build(options)
+    }
+
+    /// A build of a spec's image while its container runs on (its context changed): the
+    /// image's manifest digest after it. A new digest is a new image, which the next pass
+    /// recreates the container from; an unchanged context is all cache hits, the same digest.
+    public func rebuild(_ tag: String, _ build: BuildSpec) -> Result<String, RuntimeError> {
+        do {
+            try buildImage(tag, build)
+            guard let entry = try ImageStore(root: root).lookup(tag) else {
+                return .failure(RuntimeError(125, "the build did not tag \(tag)"))
+            }
+            return .success(entry.manifest.digest.description)
+        } catch let error as RuntimeError {
+            return .failure(error)
+        } catch {
+            return .failure(RuntimeError(125, "\(error)"))
+        }
     }
 
     private func pull(_ text: String) throws -> ImageEntry? {

@@ -75,26 +75,12 @@ public final class SpecWatcher {
     /// Reads every queued event; a new `*.json.d` directory gets a watch, a watch that went
     /// away (its directory deleted or moved) is forgotten.
     private func drain() {
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            guard n > 0 else { return }
-            var offset = 0
-            // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
-            while offset + 16 <= n {
-                let wd = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Int32.self) }
-                let mask = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self) }
-                let length = Int(
-                    buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self) })
-                let nameBytes = buffer[(offset + 16)..<min(n, offset + 16 + length)].prefix { $0 != 0 }
-                let name = String(decoding: nameBytes, as: UTF8.self)
-                if mask & UInt32(IN_IGNORED) != 0 { watches[wd] = nil }
-                if mask & UInt32(IN_ISDIR) != 0, name.hasSuffix(".json.d"), let parent = watches[wd],
-                    mask & (UInt32(IN_CREATE) | UInt32(IN_MOVED_TO)) != 0
-                {
-                    add(parent + "/" + name)
-                }
-                offset += 16 + length
+        for event in InotifyEvent.readAll(fd) {
+            if event.has(IN_IGNORED) { watches[event.watch] = nil }
+            if event.has(IN_ISDIR), event.name.hasSuffix(".json.d"), let parent = watches[event.watch],
+                event.has(IN_CREATE) || event.has(IN_MOVED_TO)
+            {
+                add(parent + "/" + event.name)
             }
         }
     }

@@ -111,6 +111,54 @@ import Testing
         #expect(try daemon.journal().contains("\(name): removed"))
     }
 
+    /// A spec with a build section: built at its first apply; a changed file in its context
+    /// builds a new image and recreates the container; a touch (same content) builds from the
+    /// cache, the same image, and leaves the container; a broken Containerfile fails the build,
+    /// said in status, while the container runs on.
+    @Test(.integration) func aBuildSpecIsRebuiltWhenItsContextChanges() throws {
+        try Integration.check()
+        try Self.prepareImages()
+        let daemon = try BerthdUnderTest()
+        let name = RuntimeIntegrationTests.unique("bd-built")
+        defer { daemon.tearDown(names: [name]) }
+        let port = Int.random(in: 20000..<30000)
+        let context = daemon.specs + "-ctx-\(name)"
+        try FileManager.default.createDirectory(atPath: context + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: context) }
+        let containerfile = "FROM \(Self.image)\nCOPY message /srv/message\n"
+        try containerfile.write(toFile: context + "/Containerfile", atomically: true, encoding: .utf8)
+        try "one\n".write(toFile: context + "/message", atomically: true, encoding: .utf8)
+        let tag = "localhost/\(name):latest"
+        let spec = Self.web(port: port, image: tag).replacingOccurrences(
+            of: "{\"image\"", with: "{\"build\": {\"context\": \"\(context)\"}, \"image\"")
+        try daemon.drop(name, spec)
+        let url = "http://127.0.0.1:\(port)/message"
+        #expect(try BerthdUnderTest.waitUntil(60) { try NetworkIntegrationTests.fetch(url) == "one\n" })
+        let first = try #require(try daemon.id(name))
+
+        try "two\n".write(toFile: context + "/message", atomically: false, encoding: .utf8)
+        #expect(
+            try BerthdUnderTest.waitUntil(60) { try NetworkIntegrationTests.fetch(url) == "two\n" },
+            "\((try? daemon.journal()) ?? "")")
+        let second = try #require(try daemon.id(name))
+        #expect(second != first)
+
+        // A touch in a new directory: a build, all cache hits, the same image.
+        try "".write(toFile: context + "/sub/unused", atomically: false, encoding: .utf8)
+        #expect(
+            try BerthdUnderTest.waitUntil(60) { try daemon.journal().contains("\(tag): built, the image is unchanged") }
+        )
+        #expect(try daemon.id(name) == second)
+
+        try "FROM \(Self.image)\nFROBNICATE\n".write(
+            toFile: context + "/Containerfile", atomically: true, encoding: .utf8)
+        #expect(try BerthdUnderTest.waitUntil(60) { try daemon.journal().contains("the build of \(tag) failed") })
+        let status = try daemon.berth(["status"])
+        #expect(status.out.contains("the build of \(tag) failed"), "\(status.out)")
+        #expect(try daemon.id(name) == second)
+        #expect(try NetworkIntegrationTests.fetch(url) == "two\n")
+    }
+
     /// Exit 1 under on-failure:3: restarted three times with the delay doubling each time,
     /// then left exited, all of it in berth status and the journal.
     @Test(.integration) func onFailureRestartsWithGrowingDelays() throws {
