@@ -7,12 +7,14 @@ import Foundation
 /// What the CLI asks berthd over its socket (`/run/berth/berthd.sock`): one JSON line, one
 /// JSON reply, then the connection closes.
 public struct ControlRequest: Codable, Sendable, Equatable {
-    public enum Command: String, Codable, Sendable { case apply, status }
+    public enum Command: String, Codable, Sendable { case apply, status, stop, start, restart, remove }
     public var command: Command
-    /// `apply`'s names; empty for every spec.
+    /// `apply`'s names (empty for every spec); the containers (names or IDs) of the others.
     public var names: [String] = []
     public var forceRecreate = false
     public var noRecreate = false
+    /// `remove`: a running container too (`rm -f`).
+    public var force = false
 
     public init(command: Command, names: [String] = [], forceRecreate: Bool = false, noRecreate: Bool = false) {
         self.command = command

@@ -59,6 +59,8 @@ extension Daemon {
         switch request.command {
         case .status:
             respond(fd, statusReply())
+        case .stop, .start, .restart, .remove:
+            userCommand(request, fd)
         case .apply:
             let names = request.names.isEmpty ? nil : Set(request.names)
             var options = PlanOptions(noRecreate: request.noRecreate)
@@ -81,12 +83,60 @@ extension Daemon {
         }
     }
 
+    /// `berth stop|start|restart|rm` of berthd's containers: done on a worker like berthd's own
+    /// actions, so the two never act on one container at once. A container whose spec still
+    /// declares it is not removed (berthd would make it again): its spec file is.
+    private func userCommand(_ request: ControlRequest, _ fd: Int32) {
+        var reply = ControlReply()
+        var waiting: Set<String> = []
+        for reference in request.names {
+            guard let info = try? ContainerStore.find(root: config.root, reference) else {
+                reply.outcomes.append(
+                    Outcome(name: reference, done: "failed", error: "no such container: \(reference)"))
+                continue
+            }
+            let name = info.record.name
+            if let busy = inFlight[name] {
+                reply.outcomes.append(
+                    Outcome(
+                        name: name, done: "failed",
+                        error: "berthd is busy with it (\(busy)); try again when that is done"))
+                continue
+            }
+            if request.command == .remove, let loaded = specs.specs.first(where: { $0.spec.name == name }) {
+                reply.outcomes.append(
+                    Outcome(
+                        name: name, done: "failed",
+                        error: "\(name) is declared by \(loaded.file.path): remove that file to remove it, or stop it"))
+                continue
+            }
+            if request.command == .remove, info.supervisorAlive, !request.force {
+                reply.outcomes.append(
+                    Outcome(name: name, done: "failed", error: "container \(name) is running: stop it first, or use -f")
+                )
+                continue
+            }
+            inFlight[name] = request.command.rawValue + " (asked by berth)"
+            waiting.insert(name)
+            let (executor, mailbox, command) = (executor, finished, request.command)
+            log(6, "\(name): \(command.rawValue), asked by berth")
+            pool.submit {
+                mailbox.post(Finished(name: name, action: nil, outcome: executor.perform(command, name: name)))
+            }
+        }
+        if waiting.isEmpty {
+            respond(fd, reply)
+        } else {
+            pending.append(PendingApply(fd: fd, waiting: waiting, reply: reply))
+        }
+    }
+
     func statusReply() -> ControlReply {
         let infos = Observation.containers(root: config.root)
         var reply = ControlReply(diagnostics: specs.diagnostics.map(\.description))
         reply.status = StatusReport.rows(specs: specs, containers: infos, memory: memory)
         for index in reply.status.indices where inFlight[reply.status[index].name] != nil {
-            reply.status[index].state += " (" + Self.describe(inFlight[reply.status[index].name]!) + " under way)"
+            reply.status[index].state += " (" + inFlight[reply.status[index].name]! + " under way)"
         }
         return reply
     }

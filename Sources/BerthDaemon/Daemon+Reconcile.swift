@@ -121,34 +121,41 @@ extension Daemon {
 
     func dispatch(_ action: Action) {
         let name = action.name
-        inFlight[name] = action
+        inFlight[name] = Self.describe(action)
         let loaded = specs.specs.first { $0.spec.name == name }
         let executor = self.executor
         let mailbox = finished
         log(6, "\(name): \(Self.describe(action))")
         pool.submit {
             let outcome = executor.perform(action, loaded: loaded)
-            mailbox.post(Finished(action: action, outcome: outcome))
+            mailbox.post(Finished(name: name, action: action, outcome: outcome))
         }
     }
 
     func complete(_ item: Finished) {
-        let name = item.action.name
+        let name = item.name
         inFlight[name] = nil
         for warning in item.outcome.warnings { log(4, "\(name): \(warning)") }
-        if let error = item.outcome.error {
+        if item.action == nil {
+            if let error = item.outcome.error {
+                log(3, "\(name): \(error)")
+            } else {
+                log(6, "\(name): \(item.outcome.done)")
+            }
+        } else if let action = item.action, let error = item.outcome.error {
             var backoff = failureBackoff[name] ?? RestartBackoff()
             let delay = backoff.next(ranFor: .zero)
             failureBackoff[name] = backoff
             let ns =
                 UInt64(delay.components.seconds) * 1_000_000_000 + UInt64(delay.components.attoseconds / 1_000_000_000)
             retryAt[name] = Self.wallNow() + ns
-            noteError(name, "\(Self.describe(item.action)) failed: \(error) (trying again in \(delay))")
+            noteError(name, "\(Self.describe(action)) failed: \(error) (trying again in \(delay))")
         } else {
             failureBackoff[name] = nil
             retryAt[name] = nil
             memory[name, default: NameMemory()].lastError = nil
             if case .remove = item.action { memory[name] = nil }
+            if case .start = item.action { memory[name]?.restartAt = nil }
             log(6, "\(name): \(item.outcome.done)")
         }
         for index in pending.indices where pending[index].waiting.contains(name) {

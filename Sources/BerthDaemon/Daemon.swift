@@ -27,8 +27,11 @@ public final class Daemon {
         }
     }
 
+    /// An action done; `action` is nil for what a user asked (`berth stop`, ...), which is
+    /// neither retried nor counted against the name.
     struct Finished: Sendable {
-        var action: Action
+        var name: String
+        var action: Action?
         var outcome: Outcome
     }
 
@@ -55,7 +58,8 @@ public final class Daemon {
     let lockFD: Int32
 
     var specs = SpecSet()
-    var inFlight: [String: Action] = [:]
+    /// What is under way for each name, as `describe` says it.
+    var inFlight: [String: String] = [:]
     var memory: [String: NameMemory] = [:]
     var restartBackoff: [String: RestartBackoff] = [:]
     /// The exit (its finishedAt) each name's current restart delay was computed for.

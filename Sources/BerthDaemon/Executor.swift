@@ -48,6 +48,35 @@ public struct Executor: Sendable {
         }
     }
 
+    /// A user's `stop`, `start`, `restart` or `remove` of one container, as the CLI would do it.
+    public func perform(_ command: ControlRequest.Command, name: String) -> Outcome {
+        var warnings: [String] = []
+        do throws(RuntimeError) {
+            let info = try ContainerStore.find(root: root, name)
+            var runtime = Runtime(root: root, supervisor: supervisor)
+            switch command {
+            case .stop:
+                try Runtime.stop(info)
+                try Runtime.waitForSupervisor(info.layout)
+            case .start:
+                if !info.supervisorAlive { _ = try runtime.start(info, attach: nil) }
+            case .restart:
+                try Runtime.stop(info)
+                try Runtime.waitForSupervisor(info.layout)
+                _ = try runtime.start(try ContainerStore.find(root: root, info.record.id), attach: nil)
+            case .remove:
+                try removeContainer(name)
+            case .apply, .status:
+                throw RuntimeError(125, "\(command.rawValue) is not a container command")
+            }
+            warnings += runtime.warnings
+            let done = ["stop": "stopped", "start": "started", "restart": "restarted", "remove": "removed"]
+            return Outcome(name: name, done: done[command.rawValue] ?? command.rawValue, warnings: warnings)
+        } catch {
+            return Outcome(name: name, done: "failed", error: error.description, warnings: warnings)
+        }
+    }
+
     private func run(_ action: Action, loaded: LoadedSpec?, warnings: inout [String]) throws(RuntimeError) -> String {
         switch action {
         case .create(let spec):

@@ -14,7 +14,9 @@ struct Start: ParsableCommand {
     func run() throws {
         var runtime = Runtime(root: berth.global.root, supervisor: supervisorPath())
         guard attach || interactive else {
-            try forEachContainer(containers, root: berth.global.root) { info throws(RuntimeError) in
+            var failed = false
+            let rest = throughBerthd(.start, containers, berth: berth, failed: &failed)
+            try forEachContainer(rest, root: berth.global.root, failed: failed) { info throws(RuntimeError) in
                 if !info.supervisorAlive { _ = try runtime.start(info, attach: nil) }
             }
             for warning in runtime.warnings { warn(warning) }
@@ -53,7 +55,9 @@ struct Restart: ParsableCommand {
     func run() throws {
         let root = berth.global.root
         var runtime = Runtime(root: root, supervisor: supervisorPath())
-        try forEachContainer(containers, root: root) { info throws(RuntimeError) in
+        var failed = false
+        let rest = throughBerthd(.restart, containers, berth: berth, failed: &failed)
+        try forEachContainer(rest, root: root, failed: failed) { info throws(RuntimeError) in
             try Runtime.stop(info)
             try Runtime.waitForSupervisor(info.layout)
             _ = try runtime.start(try ContainerStore.find(root: root, info.record.id), attach: nil)

@@ -159,6 +159,42 @@ import Testing
         #expect(try NetworkIntegrationTests.fetch(url) == "two\n")
     }
 
+    /// `berth stop`, `start`, `restart` and `rm` of a spec'd container go through berthd: a
+    /// stop holds (no restart under `always`), rm is refused while the spec declares it, start
+    /// brings it back; a `berth run` container beside it is done by the CLI itself.
+    @Test(.integration) func userCommandsGoThroughBerthd() throws {
+        try Integration.check()
+        try Self.prepareImages()
+        let daemon = try BerthdUnderTest()
+        let name = RuntimeIntegrationTests.unique("bd-user")
+        let plain = RuntimeIntegrationTests.unique("bd-plain")
+        defer { daemon.tearDown(names: [name, plain]) }
+        let spec = "{\"image\": \"\(Self.image)\", \"command\": [\"sleep\", \"600\"], \"restart\": \"always\""
+        try daemon.drop(name, spec + ", \"stopTimeout\": \"1s\"}")
+        #expect(try BerthdUnderTest.waitUntil { try daemon.running(name) })
+        let run = try daemon.berth(["run", "-d", "--name", plain, "--stop-timeout", "1", Self.image, "sleep", "600"])
+        #expect(run.status == 0)
+
+        let stop = try daemon.berth(["stop", name, plain])
+        #expect(stop.status == 0 && stop.out == "\(name)\n\(plain)\n", "\(stop)")
+        #expect(try daemon.journal().contains("\(name): stop, asked by berth"))
+        #expect(try !daemon.running(name) && !daemon.running(plain))
+        #expect(try daemon.berth(["apply"]).status == 0)
+        #expect(try !daemon.running(name), "a user's stop holds under restart: always")
+
+        let rm = try daemon.berth(["rm", name])
+        #expect(rm.status != 0 && rm.err.contains("declared by"), "\(rm)")
+        #expect(try daemon.id(name) != nil)
+
+        let pid = try daemon.pid(name)
+        #expect(try daemon.berth(["start", name]).status == 0)
+        #expect(try daemon.running(name))
+        #expect(try daemon.berth(["restart", name]).status == 0)
+        #expect(try daemon.running(name) && daemon.pid(name) != pid)
+        #expect(try daemon.journal().contains("\(name): restarted"))
+        #expect(try daemon.berth(["rm", plain]).status == 0)
+    }
+
     /// Exit 1 under on-failure:3: restarted three times with the delay doubling each time,
     /// then left exited, all of it in berth status and the journal.
     @Test(.integration) func onFailureRestartsWithGrowingDelays() throws {
