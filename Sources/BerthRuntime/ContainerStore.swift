@@ -36,6 +36,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var slice: String? = nil
     /// berthd's: the path of the spec file whose document is in spec.json.
     public var specOrigin: String? = nil
+    /// The health check to probe (the spec's, else the image's); nil: none.
+    public var healthcheck: HealthSettings? = nil
 
     /// The transient scope it runs in.
     public var unitName: String { unit ?? ContainerLayout.unitName(name) }

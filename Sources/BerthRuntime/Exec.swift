@@ -15,6 +15,9 @@ public struct ExecRequest: Sendable {
     /// `exec -d`: no stdio at all, so nothing waits on ours.
     public var detach = false
     public var size: TerminalSize?
+    /// Without a terminal: the process's stdin, stdout and stderr (a health probe's pipe);
+    /// nil: ours.
+    public var stdio: [Int32]?
 
     public init(argv: [String]) { self.argv = argv }
 }
@@ -73,7 +76,8 @@ extension Runtime {
             // The process gets our stdio itself (stdin only with -i); nothing is relayed.
             let null = open("/dev/null", O_RDWR | O_CLOEXEC)
             defer { close(null) }
-            let fds = request.detach ? [null, null, null] : [request.interactive ? 0 : null, 1, 2]
+            let fds =
+                request.stdio ?? (request.detach ? [null, null, null] : [request.interactive ? 0 : null, 1, 2])
             try connection.send(message, fds: fds)
         }
         return connection
