@@ -116,13 +116,8 @@ extension Daemon {
                 )
                 continue
             }
-            inFlight[name] = request.command.rawValue + " (asked by berth)"
             waiting.insert(name)
-            let (executor, mailbox, command) = (executor, finished, request.command)
-            log(6, "\(name): \(command.rawValue), asked by berth")
-            pool.submit {
-                mailbox.post(Finished(name: name, action: nil, outcome: executor.perform(command, name: name)))
-            }
+            runUserCommand(request.command, name: name, why: "asked by berth")
         }
         if waiting.isEmpty {
             respond(fd, reply)

@@ -25,6 +25,7 @@ extension Daemon {
         let building = startBuilds()
         let infos = Observation.containers(root: config.root)
         watchContainers(infos)
+        scheduleProbes(infos)
         reportStrayScopes(units ?? [], infos)
         var observed = Observation.observed(infos, applied: cachedApplied)
         if boot {

@@ -54,6 +54,11 @@ public final class Daemon {
     let contexts: ContextWatcher
     let builds: Mailbox<BuildDone>
     var buildTracks: [String: BuildTrack] = [:]
+    let probePool: WorkerPool
+    let probes: Mailbox<ProbeDone>
+    var probeTimers: [String: ProbeTimer] = [:]
+    var healthStates: [String: HealthState] = [:]
+    var unhealthyRestartAt: [String: UInt64] = [:]
     var toldTruncated: Set<String> = []
     let lockFD: Int32
 
@@ -106,6 +111,8 @@ public final class Daemon {
         finished = try Mailbox()
         contexts = try ContextWatcher()
         builds = try Mailbox()
+        probePool = WorkerPool(threads: 4)
+        probes = try Mailbox()
         if let interval = try? SystemdNotify.watchdogInterval() { watchdogEvery = interval / 2 }
         buildTracks = loadBuildTracks()
     }
@@ -152,6 +159,7 @@ public final class Daemon {
             pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
             pollfd(fd: contexts.fd, events: Int16(POLLIN), revents: 0),
             pollfd(fd: builds.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: probes.fd, events: Int16(POLLIN), revents: 0),
         ]
         let clientFDs = Array(clients.keys)
         fds += clientFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -195,7 +203,10 @@ public final class Daemon {
             completeBuilds()
             wanted = true
         }
-        for (index, fd) in clientFDs.enumerated() where fds[7 + index].revents != 0 { readClient(fd) }
+        if fds[7].revents != 0, completeProbes() { wanted = true }
+        for (index, fd) in clientFDs.enumerated() where fds[8 + index].revents != 0 { readClient(fd) }
+        runDueProbes()
+        restartUnhealthy()
         // A restart or a retry that came due.
         let now = Self.wallNow()
         if memory.values.contains(where: { ($0.restartAt ?? .max) <= now })
@@ -226,6 +237,7 @@ public final class Daemon {
 
     private func timeoutMilliseconds() -> Int32 {
         var deadlines: [UInt64] = memory.values.compactMap(\.restartAt) + Array(retryAt.values)
+        deadlines += probeTimers.values.filter { !$0.probing }.map(\.due) + Array(unhealthyRestartAt.values)
         var timeout = Int64.max
         let now = Self.wallNow()
         if let next = deadlines.min() { timeout = next > now ? Int64((next - now) / 1_000_000) + 1 : 0 }

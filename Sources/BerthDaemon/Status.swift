@@ -17,11 +17,14 @@ public struct StatusRow: Codable, Sendable, Equatable {
     public var restarts: Int
     public var exitCode: Int32?
     public var lastError: String?
+    /// starting, healthy or unhealthy, for a running container with a health check.
+    public var health: String?
 
     public init(
         name: String, file: String?, state: String, id: String? = nil, startedAt: UInt64? = nil, restarts: Int = 0,
-        exitCode: Int32? = nil, lastError: String? = nil
+        exitCode: Int32? = nil, lastError: String? = nil, health: String? = nil
     ) {
+        self.health = health
         self.name = name
         self.file = file
         self.state = state
@@ -92,7 +95,7 @@ public enum StatusReport {
         return StatusRow(
             name: name, file: file, state: state, id: String(info.record.id.prefix(12)),
             startedAt: info.isRunning ? info.state?.startedAt : nil, restarts: m.restarts, exitCode: exit,
-            lastError: m.lastError ?? info.state?.error)
+            lastError: m.lastError ?? info.state?.error, health: info.isRunning ? info.health?.status : nil)
     }
 
     /// Each spec's problems, by the file stem they belong to.
@@ -112,9 +115,13 @@ public enum StatusReport {
     /// The one-line summary for systemd's STATUS= ("3 running, 1 restarting, 1 invalid spec").
     public static func summary(_ rows: [StatusRow]) -> String {
         var counts: [String: Int] = [:]
-        for row in rows { counts[row.state, default: 0] += 1 }
+        for row in rows {
+            counts[row.state, default: 0] += 1
+            if row.health == "unhealthy" { counts["unhealthy", default: 0] += 1 }
+        }
         let order = [
-            "running", "restarting", "created", "exited", "stopped", "missing", "failed", "invalid", "conflict",
+            "running", "unhealthy", "restarting", "created", "exited", "stopped", "missing", "failed", "invalid",
+            "conflict",
         ]
         let parts = order.compactMap { state -> String? in
             guard let n = counts[state], n > 0 else { return nil }

@@ -65,7 +65,7 @@ public struct HealthSettings: Codable, Sendable, Equatable {
         }
     }
 
-    static func nanoseconds(_ d: Duration) -> UInt64 {
+    public static func nanoseconds(_ d: Duration) -> UInt64 {
         let (s, a) = d.components
         return UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a) / 1_000_000_000)
     }

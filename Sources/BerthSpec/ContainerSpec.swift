@@ -171,6 +171,8 @@ public struct HealthCheck: Sendable, Equatable {
     public var startInterval: Duration = .seconds(5)
     public var disable = false
     public var onFailure: FailureAction = .none
+
+    public init(test: Test? = nil) { self.test = test }
 }
 
 public struct Dependency: Sendable, Equatable, Hashable {

@@ -35,7 +35,14 @@ struct Ps: ParsableCommand {
     /// "Up 5 minutes", "Exited (137) 2 seconds ago (stopped with SIGTERM)".
     static func status(_ c: ContainerInfo, now: Double) -> String {
         guard let state = c.state else { return c.status == "starting" ? "Starting" : "Created" }
-        if c.isRunning { return "Up " + humanDuration(now - Double(state.startedAt) / 1e9) }
+        if c.isRunning {
+            let up = "Up " + humanDuration(now - Double(state.startedAt) / 1e9)
+            switch c.health?.status {
+            case "starting": return up + " (health: starting)"
+            case let health?: return up + " (\(health))"
+            case nil: return up
+            }
+        }
         if state.status == "running" { return "Lost (its supervisor was killed)" }
         var text = "Exited (\(state.exitCode)) " + humanDuration(now - Double(state.finishedAt) / 1e9) + " ago"
         if state.stopSignal != 0 { text += " (stopped with signal \(state.stopSignal))" }
@@ -75,6 +82,17 @@ struct Inspect: ParsableCommand {
             : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ns) / 1e9))
     }
 
+    /// Docker's State.Health, for a container with a check.
+    static func health(_ c: ContainerInfo) -> [String: Any] {
+        guard let health = c.health else { return [:] }
+        let log = health.log.map {
+            ["Start": $0.start, "End": $0.end, "ExitCode": Int($0.exitCode), "Output": $0.output] as [String: Any]
+        }
+        return [
+            "Health": ["Status": health.status, "FailingStreak": health.failingStreak, "Log": log] as [String: Any]
+        ]
+    }
+
     static func document(_ c: ContainerInfo) -> [String: Any] {
         let s = c.state
         let r = c.record
@@ -90,7 +108,7 @@ struct Inspect: ParsableCommand {
                 "ExitCode": Int(s?.exitCode ?? 0), "Error": s?.error ?? "", "StartedAt": iso(s?.startedAt ?? 0),
                 "FinishedAt": iso(s?.finishedAt ?? 0), "StopSignal": Int(s?.stopSignal ?? 0),
                 "SupervisorPid": c.supervisorAlive ? Int(s?.supervisorPid ?? 0) : 0,
-            ] as [String: Any],
+            ].merging(health(c)) { a, _ in a } as [String: Any],
             "Config": [
                 "Hostname": r.hostname, "User": r.user ?? "", "Env": r.env, "Cmd": r.argv, "Image": r.image,
                 "WorkingDir": r.workdir ?? "", "Labels": labels, "Tty": r.process?.tty ?? false,
@@ -149,9 +167,24 @@ struct Inspect: ParsableCommand {
         while let open = rest.range(of: "{{") {
             out += rest[..<open.lowerBound]
             guard let close = rest[open.upperBound...].range(of: "}}") else { break }
-            let path = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            var path = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            // `{{json .State.Health}}`, as Docker's template function.
+            let json = path.hasPrefix("json ")
+            if json { path = path.dropFirst(5).trimmingCharacters(in: .whitespaces) }
             var value: Any? = doc
             for key in path.split(separator: ".") { value = (value as? [String: Any])?[String(key)] }
+            if json {
+                if let value,
+                    let data = try? JSONSerialization.data(
+                        withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+                {
+                    out += String(decoding: data, as: UTF8.self)
+                } else {
+                    out += "null"
+                }
+                rest = rest[close.upperBound...]
+                continue
+            }
             switch value {
             case let v as String: out += v
             case let v as Bool: out += v ? "true" : "false"

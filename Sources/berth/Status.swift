@@ -45,7 +45,7 @@ struct Status: ParsableCommand {
         var rows = [["NAME", "STATE", "CONTAINER ID", "UPTIME", "RESTARTS", "EXIT", "LAST ERROR"]]
         for row in reply.status {
             rows.append([
-                row.name, row.state, row.id ?? "-",
+                row.name, row.health.map { "\(row.state) (\($0))" } ?? row.state, row.id ?? "-",
                 row.startedAt.map { humanDuration(now - Double($0) / 1e9) } ?? "-", String(row.restarts),
                 row.exitCode.map(String.init) ?? "-", row.lastError ?? "",
             ])

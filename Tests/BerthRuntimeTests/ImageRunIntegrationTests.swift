@@ -11,7 +11,9 @@ import Testing
 
     /// busybox (as a file per tool: hard links) and a passwd in one layer; a config file in a
     /// second; the image's defaults in its config.
-    static func makeImage(name: String, extraLayers: Int = 0) throws {
+    /// - Parameter variant: a file that makes the base layer differ, so another suite's images
+    ///   share no layer with these (a prune here would not find the layers they use free).
+    static func makeImage(name: String, extraLayers: Int = 0, variant: String? = nil) throws {
         let store = ImageStore(root: CLI.root)
         var base: [LayerTests.Entry] = [LayerTests.dir("bin"), LayerTests.dir("etc"), LayerTests.dir("srv")]
         base.append(try busyboxEntry())
@@ -20,6 +22,7 @@ import Testing
         }
         base.append(LayerTests.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:100:100:app:/srv:/bin/sh\n"))
         base.append(LayerTests.file("etc/group", "root:x:0:\napp:x:100:\n"))
+        if let variant { base.append(LayerTests.file("etc/variant", variant)) }
         let first = try LayerTests.layer(base, store: store.content)
         let second = try LayerTests.layer([LayerTests.file("srv/message", "from the image\n")], store: store.content)
         var more: [(Descriptor, Digest)] = []

@@ -11,6 +11,8 @@
 int clinux_signalfd(const sigset_t *mask);
 /* A pipe, both ends close-on-exec and non-blocking. */
 int clinux_pipe(int fds[2]);
+/* A pipe whose ends are close-on-exec only: the write end becomes another process's output. */
+int clinux_pipe_blocking(int fds[2]);
 /* accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK. */
 int clinux_accept(int listener);
 /* The signal number of the next pending signal on a signalfd, 0 when none, -1 on error. */
