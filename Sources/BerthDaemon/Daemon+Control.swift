@@ -62,11 +62,11 @@ extension Daemon {
         case .stop, .start, .restart, .remove:
             userCommand(request, fd)
         case .apply:
-            let names = request.names.isEmpty ? nil : Set(request.names)
+            let names = request.names.isEmpty ? nil : withDependencies(Set(request.names))
             var options = PlanOptions(noRecreate: request.noRecreate)
             if request.forceRecreate { options.forceRecreate = names.map { .only($0) } ?? .all }
             let began = ContinuousClock.now
-            let (dispatched, decided) = reconcile(Request(names: names, options: options))
+            let (dispatched, decided, blocked) = reconcile(Request(names: names, options: options))
             let took = ContinuousClock.now - began
             var reply = ControlReply(diagnostics: specs.diagnostics.map(\.description))
             let (seconds, attoseconds) = took.components
@@ -75,10 +75,13 @@ extension Daemon {
             for name in names ?? [] where !specs.declaredNames.contains(name) {
                 reply.outcomes.append(Outcome(name: name, done: "failed", error: "no spec declares \(name)"))
             }
-            if dispatched.isEmpty {
+            if dispatched.isEmpty && blocked.isEmpty {
                 respond(fd, reply)
             } else {
-                pending.append(PendingApply(fd: fd, waiting: dispatched, reply: reply))
+                pending.append(
+                    PendingApply(
+                        fd: fd, waiting: dispatched, reply: reply, blocked: blocked,
+                        deadline: Self.wallNow() + Self.dependencyWait))
             }
         }
     }

@@ -15,7 +15,9 @@ extension Daemon {
     /// workers (a name already in flight waits for the next pass). Returns the names acted on,
     /// and what was decided for the rest.
     @discardableResult
-    func reconcile(_ request: Request = Request()) -> (dispatched: Set<String>, decided: [Outcome]) {
+    func reconcile(_ request: Request = Request()) -> (
+        dispatched: Set<String>, decided: [Outcome], blocked: [String: String]
+    ) {
         // Units first, records after: a scope exists only once its record does, so every scope
         // listed here has its record by the time the records are read.
         let units = try? SystemdBus().listUnits(
@@ -43,6 +45,18 @@ extension Daemon {
         let byName = Dictionary(infos.map { ($0.record.name, $0) }, uniquingKeysWith: { a, _ in a })
         var dispatched: Set<String> = []
         var decided: [Outcome] = []
+        var blocked: [String: String] = [:]
+        let dependencyErrors = dependencyErrors()
+        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+        // Names on their way out, in this plan or under way: what depends on them goes first.
+        var leaving = Set(inFlight.filter { $0.value.hasPrefix("remove") || $0.value.hasPrefix("stop") }.keys)
+        for action in actions {
+            switch action {
+            case .stop(let name), .remove(let name, _): leaving.insert(name)
+            default: break
+            }
+        }
+        var waitingNow: [String: String] = [:]
         let now = Self.wallNow()
         for action in actions {
             let name = action.name
@@ -67,6 +81,22 @@ extension Daemon {
                 continue
             }
             if request.names == nil, let at = retryAt[name], at > now { continue }
+            var waiting: String?
+            switch action {
+            case .create(let spec), .recreate(let spec, _):
+                waiting = unmetDependency(spec, byName, errors: dependencyErrors)
+            case .start(let name):
+                waiting = declared[name].flatMap { unmetDependency($0, byName, errors: dependencyErrors) }
+            case .stop(let name), .remove(let name, _):
+                let first = runningDependants(of: name, infos).filter(leaving.contains)
+                if !first.isEmpty { waiting = "waiting for \(first.sorted().joined(separator: ", ")) to stop first" }
+            default: break
+            }
+            if let waiting {
+                waitingNow[name] = waiting
+                blocked[name] = waiting
+                continue
+            }
             if let tag = Self.imageTag(of: action), building.contains(tag) {
                 decided.append(Outcome(name: name, done: "waiting for the build of \(tag)"))
                 continue
@@ -81,8 +111,26 @@ extension Daemon {
             dispatch(action)
             dispatched.insert(name)
         }
+        noteWaiting(waitingNow, errors: dependencyErrors)
+        for index in pending.indices {
+            for (name, _) in pending[index].blocked where dispatched.contains(name) || blocked[name] == nil {
+                pending[index].blocked[name] = nil
+                if dispatched.contains(name) {
+                    pending[index].waiting.insert(name)
+                } else {
+                    pending[index].reply.outcomes.append(Outcome(name: name, done: "unchanged"))
+                }
+            }
+            if !pending[index].blocked.isEmpty && pending[index].deadline <= now {
+                for (name, why) in pending[index].blocked {
+                    pending[index].reply.outcomes.append(Outcome(name: name, done: "not yet started: \(why)"))
+                }
+                pending[index].blocked = [:]
+            }
+        }
+        answerFinishedApplies()
         updateStatus(infos)
-        return (dispatched, decided)
+        return (dispatched, decided, blocked)
     }
 
     /// A container that exited and whose policy restarts it: its delay (from its finishedAt) has
@@ -163,8 +211,35 @@ extension Daemon {
             pending[index].waiting.remove(name)
             pending[index].reply.outcomes.append(item.outcome)
         }
-        for request in pending where request.waiting.isEmpty { respond(request.fd, request.reply) }
-        pending.removeAll { $0.waiting.isEmpty }
+        answerFinishedApplies()
+    }
+
+    /// Replies to the applies that wait for nothing more.
+    func answerFinishedApplies() {
+        for request in pending where request.waiting.isEmpty && request.blocked.isEmpty {
+            respond(request.fd, request.reply)
+        }
+        pending.removeAll { $0.waiting.isEmpty && $0.blocked.isEmpty }
+    }
+
+    /// What waits for its dependencies, told once per change; a cycle or a missing dependency
+    /// is an error of its spec.
+    private func noteWaiting(_ waiting: [String: String], errors: [String: String]) {
+        for (name, why) in waiting where memory[name]?.waitingFor != why {
+            if errors[name] != nil {
+                noteError(name, why)
+            } else {
+                log(6, "\(name): \(why)")
+            }
+            memory[name, default: NameMemory()].waitingFor = why
+        }
+        for name in memory.keys where memory[name]?.waitingFor != nil && waiting[name] == nil {
+            memory[name]?.waitingFor = nil
+            if let error = memory[name]?.lastError, errors.values.contains(error) || error.contains("dependency cycle")
+            {
+                memory[name]?.lastError = nil
+            }
+        }
     }
 
     func noteError(_ name: String, _ text: String) {
@@ -194,7 +269,7 @@ extension Daemon {
     }
 
     /// The applied spec of each container, decoded once per version of its spec.json.
-    private func cachedApplied(_ info: ContainerInfo) -> ContainerSpec? {
+    func cachedApplied(_ info: ContainerInfo) -> ContainerSpec? {
         var st = stat()
         guard stat(info.layout.appliedSpecFile, &st) == 0 else { return nil }
         let stamp = "\(st.st_ino):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec):\(info.record.specOrigin ?? "")"

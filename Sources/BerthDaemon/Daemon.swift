@@ -40,7 +40,14 @@ public final class Daemon {
         var fd: Int32
         var waiting: Set<String>
         var reply: ControlReply
+        /// Names waiting for their dependencies: acted on in a later pass (then waited for),
+        /// or reported as still waiting at `deadline`.
+        var blocked: [String: String] = [:]
+        var deadline: UInt64 = 0
     }
+
+    /// How long `berth apply NAME` waits for NAME's dependencies before it answers.
+    static let dependencyWait: UInt64 = 120_000_000_000
 
     let config: Configuration
     let executor: Executor
@@ -238,6 +245,7 @@ public final class Daemon {
     private func timeoutMilliseconds() -> Int32 {
         var deadlines: [UInt64] = memory.values.compactMap(\.restartAt) + Array(retryAt.values)
         deadlines += probeTimers.values.filter { !$0.probing }.map(\.due) + Array(unhealthyRestartAt.values)
+        deadlines += pending.filter { !$0.blocked.isEmpty }.map(\.deadline)
         var timeout = Int64.max
         let now = Self.wallNow()
         if let next = deadlines.min() { timeout = next > now ? Int64((next - now) / 1_000_000) + 1 : 0 }

@@ -42,6 +42,8 @@ public struct NameMemory: Sendable, Equatable {
     public var lastError: String?
     /// A restart waits for this (wall clock, ns); nil when none is due.
     public var restartAt: UInt64?
+    /// Why it is not created or started yet (its dependencies).
+    public var waitingFor: String?
     public init() {}
 }
 
@@ -75,7 +77,11 @@ public enum StatusReport {
         -> StatusRow
     {
         let m = memory[name] ?? NameMemory()
-        guard let info else { return StatusRow(name: name, file: file, state: "missing", lastError: m.lastError) }
+        guard let info else {
+            return StatusRow(
+                name: name, file: file, state: m.waitingFor == nil ? "missing" : "waiting",
+                lastError: m.lastError ?? m.waitingFor)
+        }
         if info.record.owner != ObservedContainer.berthdOwner {
             return StatusRow(
                 name: name, file: file, state: "conflict", id: String(info.record.id.prefix(12)),
@@ -84,6 +90,10 @@ public enum StatusReport {
         let state: String
         if info.isRunning {
             state = "running"
+        } else if let waiting = m.waitingFor, !(info.state?.stopSignal ?? 0 != 0) {
+            return StatusRow(
+                name: name, file: file, state: "waiting", id: String(info.record.id.prefix(12)),
+                restarts: m.restarts, lastError: m.lastError ?? waiting)
         } else if m.restartAt != nil {
             state = "restarting"
         } else if (info.state?.stopSignal ?? 0) != 0 {
@@ -120,7 +130,8 @@ public enum StatusReport {
             if row.health == "unhealthy" { counts["unhealthy", default: 0] += 1 }
         }
         let order = [
-            "running", "unhealthy", "restarting", "created", "exited", "stopped", "missing", "failed", "invalid",
+            "running", "unhealthy", "restarting", "waiting", "created", "exited", "stopped", "missing", "failed",
+            "invalid",
             "conflict",
         ]
         let parts = order.compactMap { state -> String? in

@@ -48,30 +48,38 @@ public enum SpecChecks {
     }
 
     /// Each dependency cycle once, at the dependency that closes it.
-    static func cycles(_ specs: [LoadedSpec]) -> [Diagnostic] {
+    static func cycles(_ specs: [LoadedSpec]) -> [Diagnostic] { dependencyCycles(specs).map(\.diagnostic) }
+
+    /// Each dependency cycle once: its members, and the error at the dependency that closes it,
+    /// which names where each other member's dependency is.
+    public static func dependencyCycles(_ specs: [LoadedSpec]) -> [(names: [String], diagnostic: Diagnostic)] {
         let byName = Dictionary(specs.map { ($0.spec.name, $0) }, uniquingKeysWith: { a, _ in a })
         var state: [String: Int] = [:]  // 1 visiting, 2 done
-        var stack: [String] = []
-        var found: [Diagnostic] = []
+        var stack: [(name: String, via: Int)] = []
+        var found: [(names: [String], diagnostic: Diagnostic)] = []
         func visit(_ name: String) {
             state[name] = 1
-            stack.append(name)
             let spec = byName[name]!
             for (k, dependency) in spec.spec.dependsOn.enumerated() where byName[dependency.name] != nil {
+                stack.append((name, k))
+                defer { stack.removeLast() }
                 switch state[dependency.name] {
                 case 1:
                     // Reported at the dependency that closes the cycle.
-                    let cycle = stack[stack.lastIndex(of: dependency.name)!...] + [dependency.name]
+                    let start = stack.lastIndex { $0.name == dependency.name }!
+                    let members = Array(stack[start...])
+                    let names = members.map(\.name)
+                    let elsewhere = members.dropLast().map { member in
+                        "\(member.name) at \(byName[member.name]!.origins.dependsOn[member.via].location)"
+                    }
                     let origin = spec.origins.dependsOn[k]
-                    found.append(
-                        Diagnostic(
-                            at: origin.location, path: origin.path,
-                            "dependency cycle: \(cycle.joined(separator: " → "))"))
+                    var message = "dependency cycle: \((names + [dependency.name]).joined(separator: " → "))"
+                    if !elsewhere.isEmpty { message += " (\(elsewhere.joined(separator: ", ")))" }
+                    found.append((names, Diagnostic(at: origin.location, path: origin.path, message)))
                 case nil: visit(dependency.name)
                 default: break
                 }
             }
-            stack.removeLast()
             state[name] = 2
         }
         for spec in specs where state[spec.spec.name] == nil { visit(spec.spec.name) }

@@ -95,3 +95,7 @@ struct ControlFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The suites that run a berthd on the CLI's root, or plan against what berthd made there:
+/// one at a time (a root has one berthd, and a plan sees every container of berthd's in it).
+@Suite(.serialized) enum BerthdSuites {}

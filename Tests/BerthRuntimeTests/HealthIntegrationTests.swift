@@ -3,86 +3,94 @@ import BerthTestSupport
 import Foundation
 import Testing
 
-/// Health checks probed by berthd, a real unit of the sandbox's systemd: states as Docker's in
-/// inspect, ps and status, each change in the container's own journal, onFailure acted on.
-@Suite(.serialized) struct HealthIntegrationTests {
-    static func spec(check: String, extra: String = "") -> String {
-        """
-        {"image": "\(BerthdIntegrationTests.image)", "command": ["sleep", "600"], "stopTimeout": "1s",
-         "healthcheck": {"test": \(check), "interval": "200ms", "timeout": "2s", "retries": 2\(extra)}}
-        """
-    }
-
-    static func scopeJournal(_ name: String) throws -> String {
-        try Command.run("/usr/bin/journalctl", ["-u", "berth-\(name).scope", "-o", "cat", "--no-pager"]).out
-    }
-
-    @Test(.integration) func aPassingCheckMakesItHealthy() throws {
-        try Integration.check()
-        try BerthdIntegrationTests.prepareImages()
-        let daemon = try BerthdUnderTest()
-        let name = RuntimeIntegrationTests.unique("hc-ok")
-        defer { daemon.tearDown(names: [name]) }
-        try daemon.drop(name, Self.spec(check: "[\"CMD\", \"cat\", \"/srv/message\"]"))
-        #expect(try BerthdUnderTest.waitUntil { try daemon.inspect(name, "{{.State.Health.Status}}") == "healthy" })
-        let log = try #require(try daemon.inspect(name, "{{json .State.Health.Log}}"))
-        #expect(log.contains("\"ExitCode\":0") && log.contains("from the image"), "\(log)")
-        #expect(try CLIIntegrationTests.berth(["ps"]).out.contains("(healthy)"))
-        #expect(try daemon.berth(["status"]).out.contains("running (healthy)"))
-        // The change of state is an entry of the container's unit.
-        #expect(try BerthdUnderTest.waitUntil { try Self.scopeJournal(name).contains("health healthy (was starting)") })
-        // Probes go on: the log keeps the last five.
-        #expect(
-            try BerthdUnderTest.waitUntil {
-                (try daemon.inspect(name, "{{json .State.Health.Log}}") ?? "").components(separatedBy: "ExitCode").count
-                    == 6
-            })
-    }
-
-    @Test(.integration) func aFailingCheckMakesItUnhealthyAndOnFailureRestartsIt() throws {
-        try Integration.check()
-        try BerthdIntegrationTests.prepareImages()
-        let daemon = try BerthdUnderTest()
-        let name = RuntimeIntegrationTests.unique("hc-bad")
-        defer { daemon.tearDown(names: [name]) }
-        try daemon.drop(
-            name, Self.spec(check: "[\"CMD-SHELL\", \"echo no; exit 3\"]", extra: ", \"onFailure\": \"restart\""))
-        #expect(try BerthdUnderTest.waitUntil { try daemon.running(name) })
-        let pid = try daemon.pid(name)
-        #expect(
-            try BerthdUnderTest.waitUntil { try Self.scopeJournal(name).contains("health unhealthy (was starting)") })
-        let journal = try Self.scopeJournal(name)
-        #expect(journal.contains("2 failed probes in a row, the last exit 3, output \"no\""), "\(journal)")
-        #expect(try BerthdUnderTest.waitUntil { try daemon.journal().contains("\(name): unhealthy; restarting in") })
-        #expect(
-            try BerthdUnderTest.waitUntil { try daemon.running(name) && daemon.pid(name) != pid },
-            "\((try? daemon.journal()) ?? "")")
-        let status = try daemon.berth(["status", "--format", "json"]).out
-        #expect(!status.contains("\"restarts\":0"), "\(status)")
-    }
-
-    @Test(.integration) func aTimedOutProbeFailsAndADisabledCheckIsNotRun() throws {
-        try Integration.check()
-        try BerthdIntegrationTests.prepareImages()
-        let daemon = try BerthdUnderTest()
-        let slow = RuntimeIntegrationTests.unique("hc-slow")
-        let off = RuntimeIntegrationTests.unique("hc-off")
-        defer { daemon.tearDown(names: [slow, off]) }
-        try daemon.drop(
-            slow,
-            Self.spec(check: "[\"CMD\", \"sleep\", \"5\"]").replacingOccurrences(
-                of: "\"timeout\": \"2s\"", with: "\"timeout\": \"300ms\""))
-        try daemon.drop(
-            off,
+extension BerthdSuites {
+    /// Health checks probed by berthd, a real unit of the sandbox's systemd: states as Docker's in
+    /// inspect, ps and status, each change in the container's own journal, onFailure acted on.
+    @Suite struct HealthIntegrationTests {
+        static func spec(check: String, extra: String = "") -> String {
             """
-            {"image": "\(BerthdIntegrationTests.image)", "command": ["sleep", "600"], "healthcheck": {"disable": true}}
-            """)
-        #expect(try BerthdUnderTest.waitUntil { try daemon.inspect(slow, "{{.State.Health.Status}}") == "unhealthy" })
-        let log = try #require(try daemon.inspect(slow, "{{json .State.Health.Log}}"))
-        #expect(log.contains("exceeded timeout") && log.contains("\"ExitCode\":-1"), "\(log)")
-        #expect(try daemon.running(off))
-        #expect(
-            try daemon.inspect(off, "{{json .State.Health}}") == "null"
-                || daemon.inspect(off, "{{.State.Health}}") == "")
+            {"image": "\(BerthdIntegrationTests.image)", "command": ["sleep", "600"], "stopTimeout": "1s",
+             "healthcheck": {"test": \(check), "interval": "200ms", "timeout": "2s", "retries": 2\(extra)}}
+            """
+        }
+
+        static func scopeJournal(_ name: String) throws -> String {
+            try Command.run("/usr/bin/journalctl", ["-u", "berth-\(name).scope", "-o", "cat", "--no-pager"]).out
+        }
+
+        @Test(.integration) func aPassingCheckMakesItHealthy() throws {
+            try Integration.check()
+            try BerthdIntegrationTests.prepareImages()
+            let daemon = try BerthdUnderTest()
+            let name = RuntimeIntegrationTests.unique("hc-ok")
+            defer { daemon.tearDown(names: [name]) }
+            try daemon.drop(name, Self.spec(check: "[\"CMD\", \"cat\", \"/srv/message\"]"))
+            #expect(try BerthdUnderTest.waitUntil { try daemon.inspect(name, "{{.State.Health.Status}}") == "healthy" })
+            let log = try #require(try daemon.inspect(name, "{{json .State.Health.Log}}"))
+            #expect(log.contains("\"ExitCode\":0") && log.contains("from the image"), "\(log)")
+            #expect(try CLIIntegrationTests.berth(["ps"]).out.contains("(healthy)"))
+            #expect(try daemon.berth(["status"]).out.contains("running (healthy)"))
+            // The change of state is an entry of the container's unit.
+            #expect(
+                try BerthdUnderTest.waitUntil { try Self.scopeJournal(name).contains("health healthy (was starting)") })
+            // Probes go on: the log keeps the last five.
+            #expect(
+                try BerthdUnderTest.waitUntil {
+                    (try daemon.inspect(name, "{{json .State.Health.Log}}") ?? "").components(separatedBy: "ExitCode")
+                        .count
+                        == 6
+                })
+        }
+
+        @Test(.integration) func aFailingCheckMakesItUnhealthyAndOnFailureRestartsIt() throws {
+            try Integration.check()
+            try BerthdIntegrationTests.prepareImages()
+            let daemon = try BerthdUnderTest()
+            let name = RuntimeIntegrationTests.unique("hc-bad")
+            defer { daemon.tearDown(names: [name]) }
+            try daemon.drop(
+                name, Self.spec(check: "[\"CMD-SHELL\", \"echo no; exit 3\"]", extra: ", \"onFailure\": \"restart\""))
+            #expect(try BerthdUnderTest.waitUntil { try daemon.running(name) })
+            let pid = try daemon.pid(name)
+            #expect(
+                try BerthdUnderTest.waitUntil {
+                    try Self.scopeJournal(name).contains("health unhealthy (was starting)")
+                })
+            let journal = try Self.scopeJournal(name)
+            #expect(journal.contains("2 failed probes in a row, the last exit 3, output \"no\""), "\(journal)")
+            #expect(
+                try BerthdUnderTest.waitUntil { try daemon.journal().contains("\(name): unhealthy; restarting in") })
+            #expect(
+                try BerthdUnderTest.waitUntil { try daemon.running(name) && daemon.pid(name) != pid },
+                "\((try? daemon.journal()) ?? "")")
+            let status = try daemon.berth(["status", "--format", "json"]).out
+            #expect(!status.contains("\"restarts\":0"), "\(status)")
+        }
+
+        @Test(.integration) func aTimedOutProbeFailsAndADisabledCheckIsNotRun() throws {
+            try Integration.check()
+            try BerthdIntegrationTests.prepareImages()
+            let daemon = try BerthdUnderTest()
+            let slow = RuntimeIntegrationTests.unique("hc-slow")
+            let off = RuntimeIntegrationTests.unique("hc-off")
+            defer { daemon.tearDown(names: [slow, off]) }
+            try daemon.drop(
+                slow,
+                Self.spec(check: "[\"CMD\", \"sleep\", \"5\"]").replacingOccurrences(
+                    of: "\"timeout\": \"2s\"", with: "\"timeout\": \"300ms\""))
+            try daemon.drop(
+                off,
+                """
+                {"image": "\(BerthdIntegrationTests.image)", "command": ["sleep", "600"], "healthcheck": {"disable": true}}
+                """)
+            #expect(
+                try BerthdUnderTest.waitUntil { try daemon.inspect(slow, "{{.State.Health.Status}}") == "unhealthy" })
+            let log = try #require(try daemon.inspect(slow, "{{json .State.Health.Log}}"))
+            #expect(log.contains("exceeded timeout") && log.contains("\"ExitCode\":-1"), "\(log)")
+            #expect(try daemon.running(off))
+            #expect(
+                try daemon.inspect(off, "{{json .State.Health}}") == "null"
+                    || daemon.inspect(off, "{{.State.Health}}") == "")
+        }
     }
 }

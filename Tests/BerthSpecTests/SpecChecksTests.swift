@@ -92,7 +92,11 @@ import Testing
             "d": #"{"image": "busybox", "dependsOn": ["a"]}"#,
         ])
         #expect(
-            set.diagnostics.map(\.description) == ["\(dir)/c.json:1:36: dependsOn[0]: dependency cycle: a → b → c → a"])
+            set.diagnostics.map(\.description) == [
+                "\(dir)/c.json:1:36: dependsOn[0]: dependency cycle: a → b → c → a"
+                    + " (a at \(dir)/a.json:1:36, b at \(dir)/b.json:1:36)"
+            ])
+        #expect(SpecChecks.dependencyCycles(set.specs).map(\.names) == [["a", "b", "c"]])
         #expect(
             lines(#"{"image": "busybox", "dependsOn": ["web"]}"#) == [
                 "/specs/web.json:1:36: dependsOn[0]: a container cannot depend on itself"
