@@ -26,12 +26,27 @@ extension Daemon {
     /// none for the rest. A berthd started again takes up the state the last one wrote.
     func scheduleProbes(_ infos: [ContainerInfo]) {
         var live: Set<String> = []
-        for info in infos where info.record.owner == ObservedContainer.berthdOwner && info.isRunning {
-            guard let settings = info.record.healthcheck, let state = info.state else { continue }
+        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+        for given in infos where given.record.owner == ObservedContainer.berthdOwner && given.isRunning {
+            var info = given
             let name = info.record.name
+            // The check is read from the current spec (a change applies live, no recreate).
+            if let spec = declared[name] {
+                let wanted = HealthSettings.resolve(spec: spec.healthcheck, image: info.record.imageHealthcheck)
+                if wanted != info.record.healthcheck {
+                    do {
+                        try Runtime.setHealthcheck(info, wanted)
+                        info.record.healthcheck = wanted
+                        log(6, "\(name): health check " + (wanted == nil ? "removed" : "changed") + ", applied live")
+                    } catch {
+                        noteError(name, "cannot change the health check: \(error)")
+                    }
+                }
+            }
+            guard let settings = info.record.healthcheck, let state = info.state else { continue }
             live.insert(name)
             if let timer = probeTimers[name], timer.info.record.id == info.record.id,
-                timer.startedAt == state.startedAt
+                timer.startedAt == state.startedAt, timer.settings == settings
             {
                 continue
             }

@@ -1,5 +1,6 @@
 import BerthNetwork
 import BerthSpec
+import BerthStore
 import Foundation
 
 /// What berth records about a container when it creates it (container.json), written once by
@@ -38,6 +39,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var specOrigin: String? = nil
     /// The health check to probe (the spec's, else the image's); nil: none.
     public var healthcheck: HealthSettings? = nil
+    /// The image's HEALTHCHECK, which a spec's check without a test falls back on.
+    public var imageHealthcheck: ImageConfig.HealthConfig? = nil
 
     /// The transient scope it runs in.
     public var unitName: String { unit ?? ContainerLayout.unitName(name) }

@@ -128,6 +128,22 @@ public struct HealthState: Codable, Sendable, Equatable {
     }
 }
 
+extension Runtime {
+    /// A changed check, applied to the running container: it is only berthd's to probe, so
+    /// the record is all there is to change (no restart, as with Docker's recreate).
+    public static func setHealthcheck(_ info: ContainerInfo, _ settings: HealthSettings?) throws(RuntimeError) {
+        var record = info.record
+        record.healthcheck = settings
+        do {
+            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(125, "cannot record the container: \(error)")
+        }
+    }
+}
+
 extension ContainerLayout {
     public var healthDirectory: String { directory + "/health" }
     public var healthFile: String { healthDirectory + "/state.json" }

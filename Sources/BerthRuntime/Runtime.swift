@@ -214,8 +214,10 @@ public struct Runtime {
         record.scope = ScopeSettings(spec: spec)
         record.host = HostSettings(spec: spec, root: root)
         record.imageManifest = rootfs.manifest?.description
-        record.healthcheck =
-            buildStep ? nil : HealthSettings.resolve(spec: given.healthcheck, image: rootfs.imageConfig?.healthcheck)
+        if !buildStep {
+            record.imageHealthcheck = rootfs.imageConfig?.healthcheck
+            record.healthcheck = HealthSettings.resolve(spec: given.healthcheck, image: record.imageHealthcheck)
+        }
         record.attachment = attachment
         if let applied = options.applied {
             try Files.write(layout.appliedSpecFile, applied.document)

@@ -40,6 +40,13 @@ extension BerthdSuites {
                         .count
                         == 6
                 })
+            // A changed check applies to the running container: same process, now failing.
+            let pid = try daemon.pid(name)
+            try daemon.drop(name, Self.spec(check: "[\"CMD\", \"cat\", \"/nonexistent\"]"))
+            #expect(
+                try BerthdUnderTest.waitUntil { try daemon.inspect(name, "{{.State.Health.Status}}") == "unhealthy" })
+            #expect(try daemon.pid(name) == pid)
+            #expect(try daemon.journal().contains("\(name): health check changed, applied live"))
         }
 
         @Test(.integration) func aFailingCheckMakesItUnhealthyAndOnFailureRestartsIt() throws {
