@@ -2,8 +2,9 @@
 # Health checks: berthd probing 100 containers every INTERVAL seconds against Podman's
 # health-check timers for the same 100 (one systemd timer and one `podman healthcheck run` per
 # probe), in one sandbox, each for WINDOW seconds:
-#  - the whole sandbox's CPU time over the window (from /proc/stat), less an idle baseline of
-#    the same length with the same 100 containers and no checks, per probe;
+#  - the whole sandbox's CPU time over the window (its root cgroup's CPU accounting, so the
+#    machine's other work does not count), less an idle baseline of the same length with the
+#    same 100 containers and no checks, per probe;
 #  - berth: berthd's own CPU time and wake-ups (context switches) per minute, and the
 #    supervisors' share (the probe processes are their children);
 #  - the number of probes that ran (berth: the health logs; podman: inspect's log).
@@ -29,7 +30,12 @@ printf 'FROM scratch\nCOPY rootfs/ /\n' > "$WORK/ctx/Containerfile"
 systemd-run -q --unit bench-berthd -p Type=notify -p WatchdogSec=30s \
   -E BERTH_ROOT="$BERTH_ROOT" -E BERTH_RUN_DIR="$BERTH_RUN_DIR" -E BERTH_SPEC_PATH="$SPECS" "$BERTHD"
 
-busy() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }  # user nice system irq softirq, ticks
+# The sandbox's CPU time in ns: the root of its cgroup namespace (v1 cpuacct, or v2 cpu.stat).
+busy() {
+  if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then cat /sys/fs/cgroup/cpuacct/cpuacct.usage
+  else awk '/^usage_usec/ {print $2 * 1000}' /sys/fs/cgroup/cpu.stat; fi
+}
+ms_ns() { awk -v t="$1" 'BEGIN{printf "%.0f", t/1e6}'; }
 hz=$(getconf CLK_TCK)
 ms() { awk -v t="$1" -v hz="$hz" 'BEGIN{printf "%.0f", t*1000/hz}'; }
 proc_cpu() { awk '{print $14+$15+$16+$17}' /proc/"$1"/stat 2>/dev/null || echo 0; }  # self and reaped children
@@ -102,11 +108,11 @@ for line in sys.stdin:
 print(n)' "$start_ns")
 "${PODMAN[@]}" rm -f -t 0 -a >/dev/null
 
-per() { awk -v t="$(ms "$1")" -v n="$2" 'BEGIN{ if (n > 0) printf "%.2f", t/n; else print "-" }'; }
-echo "health: 100 containers probed every ${INTERVAL} s, over ${WINDOW} s (CPU less an idle baseline of $(ms $base) ms):"
+per() { awk -v t="$1" -v n="$2" 'BEGIN{ if (n > 0) printf "%.2f", t/1e6/n; else print "-" }'; }
+echo "health: 100 containers probed every ${INTERVAL} s, over ${WINDOW} s (CPU less an idle baseline of $(ms_ns $base) ms):"
 printf '  %-52s %10s %10s\n' "" berth podman
 printf '  %-52s %10s %10s\n' "probes run" "$berth_probes" "$podman_probes"
-printf '  %-52s %10s %10s\n' "whole-sandbox CPU for the probes (ms)" "$(ms $berth_total)" "$(ms $podman_total)"
+printf '  %-52s %10s %10s\n' "whole-sandbox CPU for the probes (ms)" "$(ms_ns $berth_total)" "$(ms_ns $podman_total)"
 printf '  %-52s %10s %10s\n' "CPU per probe (ms)" "$(per $berth_total "$berth_probes")" "$(per $podman_total "$podman_probes")"
 printf '  %-52s %10s %10s\n' "berthd's own CPU (ms)" "$(ms $((u1 - u0)))" "-"
 printf '  %-52s %10s %10s\n' "supervisors' CPU, probe processes included (ms)" "$(ms $((s1 - s0)))" "-"

@@ -5,7 +5,7 @@ import Foundation
 
 /// A spec's image that berthd builds: the context's fingerprint it last built (kept in
 /// ROOT/berthd-builds.json, so a restart builds nothing that did not change), the one whose
-/// build failed (not tried again until the context changes), and the one building now.
+/// build or image failed (not tried again until the context changes), and the one building.
 struct BuildTrack: Codable, Equatable {
     var built: String?
     var failed: String?
@@ -15,7 +15,7 @@ struct BuildTrack: Codable, Equatable {
 struct BuildDone: Sendable {
     var tag: String
     var fingerprint: String
-    var before: String?
+    var before: ImageEntry
     var result: Result<String, RuntimeError>
 }
 
@@ -31,7 +31,9 @@ extension Daemon {
     }
 
     private func saveBuildTracks() {
-        let kept = buildTracks.filter { $0.value.built != nil }.mapValues { BuildTrack(built: $0.built) }
+        let kept = buildTracks.filter { $0.value.built != nil || $0.value.failed != nil }.mapValues {
+            BuildTrack(built: $0.built, failed: $0.failed)
+        }
         guard let data = try? JSONEncoder().encode(kept) else { return }
         try? data.write(to: URL(fileURLWithPath: buildsFile), options: .atomic)
     }
@@ -56,8 +58,7 @@ extension Daemon {
             }
             let track = buildTracks[tag] ?? BuildTrack()
             if track.built == fingerprint || track.failed == fingerprint { continue }
-            let before = (try? store.lookup(tag))?.map(\.manifest.digest.description)
-            guard let before else {
+            guard let before = (try? store.lookup(tag)) ?? nil else {
                 // No image yet: the create builds it, from this state of the context.
                 buildTracks[tag, default: BuildTrack()].built = fingerprint
                 saveBuildTracks()
@@ -91,11 +92,16 @@ extension Daemon {
                 for name in names where memory[name]?.lastError?.hasPrefix("the build of") == true {
                     memory[name]?.lastError = nil
                 }
-                log(
-                    6,
-                    digest == done.before
-                        ? "\(done.tag): built, the image is unchanged"
-                        : "\(done.tag): built a new image \(digest); recreating \(names.joined(separator: ", "))")
+                if digest == done.before.manifest.digest.description {
+                    log(6, "\(done.tag): built, the image is unchanged")
+                } else {
+                    log(6, "\(done.tag): built a new image \(digest); recreating \(names.joined(separator: ", "))")
+                    for name in names {
+                        rollouts[name] = Rollout(
+                            tag: done.tag, fingerprint: done.fingerprint, previous: done.before, digest: digest,
+                            deadline: Self.wallNow() + Rollout.bound)
+                    }
+                }
             case .failure(let error):
                 buildTracks[done.tag]?.failed = done.fingerprint
                 for name in names {

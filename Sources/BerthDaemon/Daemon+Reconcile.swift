@@ -37,12 +37,14 @@ extension Daemon {
                 observed[i].exitCode = nil
             }
         }
+        let byName = Dictionary(infos.map { ($0.record.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Before planning: a rollback tags the previous image again, which the plan then sees.
+        judgeRollouts(byName)
         let actions = Planner.plan(
             desired: specs.specs.map(\.spec), invalid: specs.invalidNames, observed: observed,
             imageDigests: Observation.imageDigests(root: config.root, specs: specs.specs.map(\.spec)),
             options: request.options)
         reportInvalid()
-        let byName = Dictionary(infos.map { ($0.record.name, $0) }, uniquingKeysWith: { a, _ in a })
         var dispatched: Set<String> = []
         var decided: [Outcome] = []
         var blocked: [String: String] = [:]
@@ -192,6 +194,12 @@ extension Daemon {
                 log(6, "\(name): \(item.outcome.done)")
             }
         } else if let action = item.action, let error = item.outcome.error {
+            if let rollout = rollouts[name], Self.imageTag(of: action) == rollout.tag {
+                // The next pass makes it again from the previous image, at once.
+                log(3, "\(name): \(Self.describe(action)) failed: \(error)")
+                rollBack(name, rollout, because: "it could not start: \(error)")
+                return finishApplies(item)
+            }
             var backoff = failureBackoff[name] ?? RestartBackoff()
             let delay = backoff.next(ranFor: .zero)
             failureBackoff[name] = backoff
@@ -202,11 +210,20 @@ extension Daemon {
         } else {
             failureBackoff[name] = nil
             retryAt[name] = nil
-            memory[name, default: NameMemory()].lastError = nil
+            // A rolled-back update stays told until an update works.
+            if memory[name]?.lastError?.hasPrefix(Self.rollbackPrefix) != true {
+                memory[name, default: NameMemory()].lastError = nil
+            }
             if case .remove = item.action { memory[name] = nil }
             if case .start = item.action { memory[name]?.restartAt = nil }
             log(6, "\(name): \(item.outcome.done)")
         }
+        finishApplies(item)
+    }
+
+    /// The applies waiting for this action get its outcome; those complete are answered.
+    private func finishApplies(_ item: Finished) {
+        let name = item.name
         for index in pending.indices where pending[index].waiting.contains(name) {
             pending[index].waiting.remove(name)
             pending[index].reply.outcomes.append(item.outcome)

@@ -66,6 +66,7 @@ public final class Daemon {
     var probeTimers: [String: ProbeTimer] = [:]
     var healthStates: [String: HealthState] = [:]
     var unhealthyRestartAt: [String: UInt64] = [:]
+    var rollouts: [String: Rollout] = [:]
     var toldTruncated: Set<String> = []
     let lockFD: Int32
 
@@ -245,7 +246,7 @@ public final class Daemon {
     private func timeoutMilliseconds() -> Int32 {
         var deadlines: [UInt64] = memory.values.compactMap(\.restartAt) + Array(retryAt.values)
         deadlines += probeTimers.values.filter { !$0.probing }.map(\.due) + Array(unhealthyRestartAt.values)
-        deadlines += pending.filter { !$0.blocked.isEmpty }.map(\.deadline)
+        deadlines += pending.filter { !$0.blocked.isEmpty }.map(\.deadline) + rolloutDeadlines
         var timeout = Int64.max
         let now = Self.wallNow()
         if let next = deadlines.min() { timeout = next > now ? Int64((next - now) / 1_000_000) + 1 : 0 }

@@ -160,6 +160,22 @@ extension BerthdSuites {
             #expect(status.out.contains("the build of \(tag) failed"), "\(status.out)")
             #expect(try daemon.id(name) == second)
             #expect(try NetworkIntegrationTests.fetch(url) == "two\n")
+
+            // A build that works, but whose image does not run (its busybox emptied): rolled
+            // back to the image before, the container running and serving again.
+            try "three\n".write(toFile: context + "/message", atomically: false, encoding: .utf8)
+            #expect(
+                FileManager.default.createFile(
+                    atPath: context + "/busybox", contents: Data(), attributes: [.posixPermissions: 0o755]))
+            try (containerfile + "COPY busybox /bin/busybox\n").write(
+                toFile: context + "/Containerfile", atomically: true, encoding: .utf8)
+            #expect(
+                try BerthdUnderTest.waitUntil(60) {
+                    try daemon.journal().contains("of \(tag) failed: it could not start")
+                },
+                "\((try? daemon.journal()) ?? "")")
+            #expect(try BerthdUnderTest.waitUntil(60) { try NetworkIntegrationTests.fetch(url) == "two\n" })
+            #expect(try daemon.berth(["status"]).out.contains("rolled back to"))
         }
 
         /// `berth stop`, `start`, `restart` and `rm` of a spec'd container go through berthd: a
