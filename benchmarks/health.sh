@@ -23,6 +23,13 @@ export BERTH_ROOT=$WORK/berth BERTH_RUN_DIR=$WORK/run
 SPECS=$WORK/specs STAGE=$WORK/stage
 mkdir -p "$SPECS" "$STAGE" "$BERTH_RUN_DIR"
 export BERTH_SPEC_PATH=$SPECS
+# Podman's health-check timers run `podman healthcheck run ID` without the options of the
+# `podman run` that made them, so its storage (on the sandbox's tmpfs: overlayfs cannot stack
+# on the sandbox's overlay root) is set in the sandbox's own /etc/containers/storage.conf.
+mkdir -p /etc/containers
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$WORK/podman/root" "$WORK/podman/run" \
+  > /etc/containers/storage.conf
+PODMAN=(podman)
 setup_podman
 mkdir -p "$WORK/ctx" && cp -a "$WORK/rootfs" "$WORK/ctx/rootfs"
 printf 'FROM scratch\nCOPY rootfs/ /\n' > "$WORK/ctx/Containerfile"
