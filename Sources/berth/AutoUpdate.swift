@@ -39,7 +39,10 @@ struct AutoUpdate: ParsableCommand {
         }
         var rows = [["UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"]]
         var failed = false
-        let candidates = set.specs.filter { $0.spec.labels[Self.label] != nil }.sorted { $0.spec.name < $1.spec.name }
+        // The spec's validation allows only "registry" as the label's value.
+        let candidates = set.specs.filter { $0.spec.labels[Self.label] == "registry" }.sorted {
+            $0.spec.name < $1.spec.name
+        }
         let lock: StoreLock
         do {
             // Shared from the first pull to the last recreate, so `berth prune` sweeps neither
@@ -50,11 +53,7 @@ struct AutoUpdate: ParsableCommand {
         }
         for loaded in candidates {
             let spec = loaded.spec
-            let policy = spec.labels[Self.label] ?? ""
-            guard policy == "registry" else {
-                warn("\(spec.name): \(Self.label)=\(policy) is not supported (only \"registry\"); skipped")
-                continue
-            }
+            let policy = "registry"
             guard let image = spec.image else {
                 warn("\(spec.name): the spec names no image; skipped")
                 continue
