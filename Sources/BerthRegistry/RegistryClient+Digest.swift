@@ -5,6 +5,11 @@ import NIOCore
 import NIOHTTP1
 
 extension RegistryClient {
+    /// How long a HEAD for a tag's digest may take, the connection included: a registry that
+    /// cannot be reached (async-http-client retries a refused connection until its deadline)
+    /// costs this much, not the pull's minutes, so `"pull": "newer"` falls back to the store soon.
+    public static let digestTimeout: TimeAmount = .seconds(10)
+
     /// The digest the registry names `reference`'s tag with now: `HEAD …/manifests/TAG` with the
     /// OCI and Docker manifest (and index) types accepted, authenticated as a pull is, read from
     /// its `Docker-Content-Digest` header. A registry that answers HEAD without that header is
@@ -21,7 +26,7 @@ extension RegistryClient {
         headers.add(name: "Accept", value: Self.manifestTypes.joined(separator: ", "))
         let response = try await send(
             .HEAD, endpoint.manifestURL(tag), endpoint: endpoint, scopes: [Self.pullScope(endpoint.repository)],
-            headers: headers, object: object, timeout: .seconds(30))
+            headers: headers, object: object, timeout: Self.digestTimeout)
         guard response.status == .ok else {
             throw await failure(response, endpoint: endpoint, object: object, expected: "200")
         }
