@@ -1,3 +1,5 @@
+import BerthRegistry
+import BerthSpec
 import BerthTestSupport
 import Foundation
 import Testing
@@ -292,5 +294,85 @@ import Testing
         #expect(apply.err.contains("au-offline: could not get a newer"), "\(apply.err)")
         #expect(world.record("au-offline")?.manifest == v2)
         #expect(try world.status("au-offline") == "running")
+    }
+}
+
+/// `RegistryClient.currentDigest` against docker-registry (no root, no systemd): a HEAD, with
+/// bearer tokens as a pull gets them; an index's own digest, which is what the store records as
+/// the tag's after a pull; a tag that is not there is an error naming it.
+@Suite(.serialized, .needsRegistry) struct CurrentDigestTests {
+    @Test func aHeadWithTokensGivesTheTagsDigest() async throws {
+        let issuer = try await TokenIssuer(users: ["berth": "pw"])
+        defer { issuer.stop() }
+        let registry = try await RegistryServer(auth: .token(issuer))
+        defer { registry.stop() }
+        let proxy = try TestProxy(upstream: registry.port)
+        defer { proxy.stop() }
+        let credentials = CredentialStore(
+            files: [], overrides: [proxy.authority: Credential(username: "berth", password: "pw")])
+        let source = try TemporaryStore()
+        defer { source.cleanup() }
+        let image = TestImage.make(seed: "current")
+        try image.put(into: source.store)
+        let tagged = try ImageReference(parsing: "\(proxy.authority)/team/app:v1")
+        try await withClient(source.store, credentials: credentials) { client in
+            try await client.push(image.manifest.descriptor, to: tagged)
+        }
+
+        let seen = (proxy.requests.count, issuer.requests.count)
+        let digest = try await withClient(source.store, credentials: credentials) { client in
+            try await client.currentDigest(tagged)
+        }
+        #expect(digest == image.manifest.descriptor.digest)
+        let asked = proxy.requests.dropFirst(seen.0)
+        // Refused without a token, then asked again with one: HEADs only, no manifest read.
+        #expect(asked.map(\.method) == ["HEAD", "HEAD"], "\(asked.map { "\($0.method) \($0.path)" })")
+        #expect(asked.allSatisfy { $0.path == "/v2/team/app/manifests/v1" })
+        let accept = asked.last?.header("Accept") ?? ""
+        for type in [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList]
+        {
+            #expect(accept.contains(type), "Accept: \(accept)")
+        }
+        #expect(asked.last?.header("Authorization")?.hasPrefix("Bearer ") == true)
+        let tokens = issuer.requests.dropFirst(seen.1)
+        #expect(
+            tokens.count == 1 && tokens.allSatisfy { $0.query.contains { $0 == ("scope", "repository:team/app:pull") } }
+        )
+
+        // A tag that is not there.
+        let missing = await #expect(throws: RegistryError.self) {
+            try await withClient(source.store, credentials: credentials) { client in
+                try await client.currentDigest(try ImageReference(parsing: "\(proxy.authority)/team/app:v2"))
+            }
+        }
+        #expect(missing?.status == 404 && missing?.object == "manifest v2")
+    }
+
+    @Test func anIndexsDigestIsWhatThePulledTagRecords() async throws {
+        let registry = try await RegistryServer()
+        defer { registry.stop() }
+        let source = try TemporaryStore()
+        defer { source.cleanup() }
+        let amd = TestImage.make(seed: "current-amd")
+        let arm = TestImage.make(seed: "current-arm", architecture: "arm64", variant: "v8")
+        let index = TestImage.index([arm, amd], docker: false)
+        try amd.put(into: source.store)
+        try arm.put(into: source.store)
+        try source.store.write(index.bytes, expected: index.descriptor.digest)
+        let tagged = try ImageReference(parsing: "\(registry.authority)/berth/multi:1")
+        try await withClient(source.store) { client in try await client.push(index.descriptor, to: tagged) }
+
+        let target = try TemporaryStore()
+        defer { target.cleanup() }
+        let remote = try await RegistryClient.currentDigest(tagged, root: target.root, insecure: [])
+        #expect(remote == index.descriptor.digest)
+        let resolved = try await withClient(target.store) { client in
+            try await client.pull(tagged, platform: Platform(architecture: "amd64"))
+        }
+        let store = ImageStore(root: target.root)
+        try store.tag(name: "\(tagged)", manifest: resolved.manifestDescriptor, index: resolved.indexDescriptor)
+        let entry = try #require(try store.find("\(tagged)"))
+        #expect(entry.manifest.digest == amd.manifest.descriptor.digest)
+        #expect(entry.tagDigest == remote)
     }
 }
