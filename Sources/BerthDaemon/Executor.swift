@@ -139,7 +139,7 @@ public struct Executor: Sendable {
         let rootfs: RootFilesystem
         do {
             lock = try StoreLock(root: root, .shared)
-            rootfs = try image(for: spec)
+            rootfs = try image(for: spec, warnings: &warnings)
         } catch let error as RuntimeError {
             throw error
         } catch {
@@ -153,14 +153,30 @@ public struct Executor: Sendable {
     }
 
     /// The spec's image: built from its `build` section when the store lacks it (the layer
-    /// cache makes an unchanged context cheap), else found, else pulled as `pull` allows.
-    private func image(for spec: ContainerSpec) throws -> RootFilesystem {
+    /// cache makes an unchanged context cheap), else found, else pulled as `pull` allows. With
+    /// `newer`, the registry is asked for the tag's digest (a HEAD) and the image pulled only
+    /// when it differs from the store's; a registry that cannot be asked (or a pull that fails)
+    /// leaves the image in the store in use, with a warning.
+    private func image(for spec: ContainerSpec, warnings: inout [String]) throws -> RootFilesystem {
         guard let reference = spec.image else { throw RuntimeError(125, "the spec names no image") }
         let store = ImageStore(root: root)
         var entry = spec.pull == .always && spec.build == nil ? nil : try store.lookup(reference.description)
         if entry == nil, let build = spec.build {
             try buildImage(reference.description, build)
             entry = try store.lookup(reference.description)
+        }
+        if spec.pull == .newer, spec.build == nil, let local = entry {
+            do {
+                let parsed = try ImageReference(parsing: reference.description)
+                let (root, insecure) = (root, insecureRegistries)
+                let remote = try blockOn {
+                    try await RegistryClient.currentDigest(parsed, root: root, insecure: insecure)
+                }
+                if remote != local.tagDigest { entry = try pull(reference.description) }
+            } catch {
+                warnings.append(
+                    "could not get a newer \(reference) (\(error)); using the image in the store, \(local.tagDigest)")
+            }
         }
         if entry == nil {
             guard spec.pull != .never else {

@@ -33,6 +33,9 @@ public struct ContainerSpec: Sendable, Equatable {
     public var stopSignal: Signal?
     public var stopTimeout: Duration?
     public var labels: [String: String] = [:]
+    /// The labels of berth's own a spec may set (the rest of `berth.` is reserved), and the
+    /// values each takes: `berth.autoupdate=registry` puts the container under `berth auto-update`.
+    public static let berthLabels: [String: [String]] = ["berth.autoupdate": ["registry"]]
 
     public init(name: String) { self.name = name }
 

@@ -145,8 +145,17 @@ extension SpecDecoder {
         if let node = fields["labels"] {
             spec.labels =
                 stringMap(node, root.appending("labels")) { key in
-                    key.hasPrefix("berth.") ? "label keys starting with \"berth.\" are reserved for berth itself" : nil
+                    key.hasPrefix("berth.") && ContainerSpec.berthLabels[key] == nil
+                        ? "label keys starting with \"berth.\" are reserved for berth itself" : nil
                 } ?? [:]
+            for (key, allowed) in ContainerSpec.berthLabels {
+                guard let value = spec.labels[key], !allowed.contains(value),
+                    let member = node.members?.first(where: { $0.key == key })
+                else { continue }
+                let choices = allowed.map { "\"\($0)\"" }.joined(separator: ", ")
+                fail(member.node, root.appending("labels").appending(key), "must be \(choices)")
+                spec.labels[key] = nil
+            }
         }
     }
 

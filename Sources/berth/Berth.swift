@@ -15,7 +15,7 @@ struct Berth: ParsableCommand {
             Inspect.self, Stop.self, Kill.self, Rm.self, Pull.self, Push.self, Images.self, Tag.self, Rmi.self,
             ImageCommand.self, Load.self,
             Save.self, Prune.self, Build.self, CommitCommand.self, BuilderCommand.self,
-            Volume.self, Port.self, Validate.self, Diff.self, Apply.self, Status.self,
+            Volume.self, Port.self, Validate.self, Diff.self, Apply.self, Status.self, AutoUpdate.self,
         ]
     )
 

@@ -18,10 +18,11 @@ import Testing
 
     /// An image that runs: busybox as /bin/sh and /bin/busybox, plus a passwd, in one plain-tar
     /// layer, then one layer per entry of `dataLayers` (files of those names and bytes), named
-    /// `name` in the store at `root`. Returns its manifest.
+    /// `name` in the store at `root`, with `cmd` as its command. Returns its manifest.
     @discardableResult
     static func makeRunnableImage(
-        root: String, name: String, dataLayers: [[(String, [UInt8])]] = []
+        root: String, name: String, dataLayers: [[(String, [UInt8])]] = [],
+        cmd: [String] = ["/bin/sh", "-c", "echo hello from the registry"]
     ) throws -> Manifest {
         let store = ImageStore(root: root)
         let busybox = Array(try Data(contentsOf: URL(fileURLWithPath: "/bin/busybox")))
@@ -44,7 +45,7 @@ import Testing
             layers.append(Descriptor(mediaType: MediaType.ociLayer, digest: digest, size: Int64(layerBytes.count)))
         }
         var settings = ImageConfig.Config()
-        settings.cmd = ["/bin/sh", "-c", "echo hello from the registry"]
+        settings.cmd = cmd
         let config = ImageConfig(
             architecture: Platform.current.architecture, config: settings,
             rootfs: .init(diffIDs: layers.map(\.digest)))

@@ -254,3 +254,20 @@ import Testing
         #expect(validate(#"{"image": "busybox"}"#, file: "/specs/db.json").spec?.name == "db")
     }
 }
+
+@Suite struct BerthLabelTests {
+    /// `berth.autoupdate` is the one `berth.` label a spec may set, and only to "registry".
+    @Test func autoupdateIsTheOneBerthLabel() {
+        #expect(
+            validate(#"{"image": "busybox", "labels": {"berth.autoupdate": "registry"}}"#).spec?.labels
+                == ["berth.autoupdate": "registry"])
+        #expect(
+            lines(#"{"image": "busybox", "labels": {"berth.autoupdate": "local"}}"#) == [
+                #"/specs/web.json:1:53: labels["berth.autoupdate"]: must be "registry""#
+            ])
+        #expect(
+            lines(#"{"image": "busybox", "labels": {"berth.other": "x"}}"#) == [
+                #"/specs/web.json:1:33: labels["berth.other"]: label keys starting with "berth." are reserved for berth itself"#
+            ])
+    }
+}
