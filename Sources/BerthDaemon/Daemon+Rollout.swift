@@ -23,7 +23,8 @@ extension Daemon {
     /// In each pass: each rollout judged from its container as observed.
     func judgeRollouts(_ byName: [String: ContainerInfo]) {
         let now = Self.wallNow()
-        for (name, rollout) in rollouts {
+        // A name with an action under way is judged by that action's outcome first.
+        for (name, rollout) in rollouts where inFlight[name] == nil {
             guard let info = byName[name], info.record.imageManifest == rollout.digest else {
                 // Not made from the new image yet (its recreate is under way or waits).
                 if now >= rollout.deadline { rollBack(name, rollout, because: "it was not running on it in time") }

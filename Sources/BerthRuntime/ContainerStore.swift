@@ -232,3 +232,17 @@ public enum ContainerStore {
         return errno == EWOULDBLOCK
     }
 }
+
+extension ContainerRecord {
+    /// Written over the container's record (whole, as Files.write writes: a reader never sees
+    /// half of it).
+    func write(to layout: ContainerLayout) throws(RuntimeError) {
+        do {
+            try Files.write(layout.recordFile, Array(JSONEncoder().encode(self)))
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(125, "cannot record the container: \(error)")
+        }
+    }
+}

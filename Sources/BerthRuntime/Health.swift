@@ -134,13 +134,7 @@ extension Runtime {
     public static func setHealthcheck(_ info: ContainerInfo, _ settings: HealthSettings?) throws(RuntimeError) {
         var record = info.record
         record.healthcheck = settings
-        do {
-            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: info.layout)
     }
 }
 

@@ -14,13 +14,7 @@ extension Runtime {
         scope.pids = resources.pids.map { UInt64($0) }
         scope.cpus = resources.cpus
         record.scope = scope
-        do {
-            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: info.layout)
         guard info.supervisorAlive else { return }
         let properties: [UnitProperty] = [
             .memoryMax(scope.memory.map { $0 + supervisorMemory } ?? .max),
@@ -45,12 +39,6 @@ extension Runtime {
         var record = info.record
         record.specOrigin = applied.origin
         try Files.write(info.layout.appliedSpecFile, applied.document)
-        do {
-            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: info.layout)
     }
 }

@@ -31,13 +31,7 @@ extension Runtime {
         var record = info.record
         record.volumes = Volumes.names(in: spec)
         record.host?.mounts = HostSettings(spec: spec, root: root).mounts
-        do {
-            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: info.layout)
     }
 
     static func source(of mount: VolumeMount, _ layout: ContainerLayout) -> String {

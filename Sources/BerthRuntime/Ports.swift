@@ -30,13 +30,7 @@ extension Runtime {
         attachment.ports = ports.map(\.description)
         var record = info.record
         record.attachment = attachment
-        do {
-            try Files.write(info.layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: info.layout)
         guard info.supervisorAlive else { return ports }
         do {
             try ContainerNetwork(root: root).publish(id: info.record.id, attachment, previous: previous)

