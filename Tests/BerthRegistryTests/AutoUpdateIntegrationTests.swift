@@ -226,6 +226,31 @@ import Testing
         #expect(try world.status("au-roll") == "exited")
     }
 
+    /// A new image that runs but fails its health check (berthd's probes say unhealthy) is
+    /// rolled back like one that exits.
+    @Test(.integration) func anUpdateThatFailsItsCheckIsRolledBack() async throws {
+        try Integration.check()
+        let world = try await World()
+        defer { world.tearDown() }
+        let image = "\(world.registry.authority)/test/checked:1"
+        let v1 = try world.push(image, marker: "good")
+        let check =
+            #""healthcheck": {"test": ["CMD", "/bin/busybox", "grep", "-q", "good", "/version"], "interval": "200ms", "retries": 2}"#
+        try world.drop(
+            "au-check", #"{"image": "\#(image)", "network": "none", "stopTimeout": "1s", \#(check), \#(Self.label)}"#)
+        world.daemon = try Daemon(world)
+        let health = { try world.berth(["inspect", "--format", "{{.State.Health.Status}}", "au-check"]).out }
+        #expect(try Self.waitUntil { try health() == "healthy\n" })
+        let bad = try world.push(image, marker: "broken")
+
+        let update = try world.berth(["auto-update", "--timeout", "30"])
+        #expect(update.status == 1)
+        #expect(update.err.contains("the update of \(image) to \(bad) failed"), "\(update.err)")
+        #expect(update.err.contains("rolled back to \(v1)"), "\(update.err)")
+        #expect(world.record("au-check")?.manifest == v1)
+        #expect(try Self.waitUntil { try health() == "healthy\n" })
+    }
+
     /// Without berthd, `berth auto-update` recreates the container itself, as `berth apply` does.
     @Test(.integration) func anUpdateWithoutBerthdRecreatesHere() async throws {
         try Integration.check()
