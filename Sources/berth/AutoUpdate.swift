@@ -5,6 +5,7 @@ import BerthRegistry
 import BerthRuntime
 import BerthSpec
 import BerthStore
+import BerthSystemd
 import Foundation
 
 struct AutoUpdate: ParsableCommand {
@@ -67,6 +68,7 @@ struct AutoUpdate: ParsableCommand {
                 continue
             }
             let verdict = update(loaded, image: image.description, container: info)
+            Self.journal(verdict, name: spec.name, unit: info.record.unitName, image: image.description)
             switch verdict {
             case .failed(let reason), .rolledBack(let reason):
                 warn("\(spec.name): \(reason)")
@@ -83,6 +85,22 @@ struct AutoUpdate: ParsableCommand {
         withExtendedLifetime(lock) {}
         print(table(rows))
         if failed { throw ExitCode(1) }
+    }
+
+    /// Each update, and each failure, is an entry of the container's unit too, whoever ran it
+    /// (the timer's service or a terminal): `journalctl -u berth-NAME.scope` tells it.
+    static func journal(_ verdict: Verdict, name: String, unit: String, image: String) {
+        let text: String
+        let priority: JournalWriter.Priority
+        switch verdict {
+        case .updated: (text, priority) = ("auto-update: \(name) now runs the new image of \(image)", .info)
+        case .failed(let reason): (text, priority) = ("auto-update: \(name): \(reason)", .error)
+        case .rolledBack(let reason): (text, priority) = ("auto-update: \(name): \(reason)", .warning)
+        case .unchanged, .pending: return
+        }
+        try? JournalWriter.send(
+            message: text, priority: priority, identifier: "berth-auto-update",
+            fields: ["OBJECT_SYSTEMD_UNIT": unit, "BERTH_CONTAINER": name])
     }
 
     enum Verdict {

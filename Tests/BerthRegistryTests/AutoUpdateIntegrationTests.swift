@@ -249,6 +249,9 @@ import Testing
         #expect(update.err.contains("rolled back to \(v1)"), "\(update.err)")
         #expect(world.record("au-check")?.manifest == v1)
         #expect(try Self.waitUntil { try health() == "healthy\n" })
+        // The failure is in the container's journal.
+        let journal = try Command.run("/usr/bin/journalctl", ["-u", "berth-au-check.scope", "-o", "cat", "--no-pager"])
+        #expect(journal.out.contains("auto-update: au-check: the update of \(image)"), "\(journal.out)")
     }
 
     /// Without berthd, `berth auto-update` recreates the container itself, as `berth apply` does.
