@@ -21,17 +21,20 @@ struct ProbeDone: Sendable {
 }
 
 extension Daemon {
-    /// In each pass: a timer for every running container of berthd's with a check (its first
-    /// probe an interval after its start, or a start interval while its start period runs),
-    /// none for the rest. A berthd started again takes up the state the last one wrote.
+    /// In each pass: a timer for every running container with a check (its first probe an
+    /// interval after its start, or a start interval while its start period runs), none for
+    /// the rest. `berth run` containers are probed too (it is only looking), but only berthd's
+    /// own are acted on when unhealthy. A berthd started again takes up the state the last
+    /// one wrote.
     func scheduleProbes(_ infos: [ContainerInfo]) {
         var live: Set<String> = []
         let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
-        for given in infos where given.record.owner == ObservedContainer.berthdOwner && given.isRunning {
+        for given in infos where given.isRunning {
             var info = given
             let name = info.record.name
+            let ours = info.record.owner == ObservedContainer.berthdOwner
             // The check is read from the current spec (a change applies live, no recreate).
-            if let spec = declared[name] {
+            if ours, let spec = declared[name] {
                 let wanted = HealthSettings.resolve(spec: spec.healthcheck, image: info.record.imageHealthcheck)
                 if wanted != info.record.healthcheck {
                     do {
@@ -100,7 +103,9 @@ extension Daemon {
             guard after.status != before.status else { continue }
             changed = true
             tellHealth(timer.info, before: before.status, after: after, probe: done.probe)
-            if after.status == "unhealthy" { onUnhealthy(timer.info, timer.settings) }
+            if after.status == "unhealthy" && timer.info.record.owner == ObservedContainer.berthdOwner {
+                onUnhealthy(timer.info, timer.settings)
+            }
         }
         return changed
     }

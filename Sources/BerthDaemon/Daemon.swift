@@ -67,6 +67,9 @@ public final class Daemon {
     var healthStates: [String: HealthState] = [:]
     var unhealthyRestartAt: [String: UInt64] = [:]
     var rollouts: [String: Rollout] = [:]
+    /// Another pass right away: watches on new containers' directories were just added, and a
+    /// state change between the pass's read and the watch would otherwise go unseen.
+    var passSoon = false
     var toldTruncated: Set<String> = []
     let lockFD: Int32
 
@@ -114,6 +117,10 @@ public final class Daemon {
         watcher = try SpecWatcher(directories: config.specDirectories)
         containerEvents = inotify_init1(Int32(IN_CLOEXEC) | Int32(IN_NONBLOCK))
         guard containerEvents >= 0 else { throw ControlError("inotify_init1: \(String(cString: strerror(errno)))") }
+        // A container made by `berth run` appears here: a pass then watches it (and probes it).
+        let containers = config.root + "/containers"
+        try FileManager.default.createDirectory(atPath: containers, withIntermediateDirectories: true)
+        _ = inotify_add_watch(containerEvents, containers, UInt32(IN_CREATE) | UInt32(IN_MOVED_TO) | UInt32(IN_ONLYDIR))
         listener = try Self.listen(ControlSocket.path(runDirectory: config.runDirectory))
         pool = WorkerPool(threads: config.workers)
         finished = try Mailbox()
@@ -174,7 +181,8 @@ public final class Daemon {
         let r = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
         if r < 0 && errno != EINTR { log(3, "poll: \(String(cString: strerror(errno)))") }
         pingWatchdog()
-        var wanted = false
+        var wanted = passSoon
+        passSoon = false
         if fds[0].revents != 0 {
             switch handleSignals() {
             case .exit: return false
@@ -257,6 +265,7 @@ public final class Daemon {
                 max(0, Int64(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
         }
         deadlines.removeAll()
+        if passSoon { return 0 }
         return timeout == .max ? -1 : Int32(min(timeout, Int64(Int32.max)))
     }
 
@@ -289,7 +298,10 @@ public final class Daemon {
             let wd = inotify_add_watch(
                 containerEvents, info.layout.directory,
                 UInt32(IN_MOVED_TO) | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR))
-            if wd >= 0 { containerWatches[wd] = info.layout.directory }
+            if wd >= 0 {
+                containerWatches[wd] = info.layout.directory
+                if !info.isRunning { passSoon = true }
+            }
         }
     }
 

@@ -93,12 +93,10 @@ extension SpecDecoder {
         var check = HealthCheck()
         var ok = true
         if let n = fields["disable"] { check.disable = bool(n, path.appending("disable")) ?? false }
+        // Without "test", the image's HEALTHCHECK with these timings (as compose does).
         if let n = fields["test"] {
             check.test = healthTest(n, path.appending("test"))
             if check.test == nil { ok = false }
-        } else if !check.disable {
-            fail(node, path, "missing \"test\": the command that checks health (or \"disable\": true)")
-            ok = false
         }
         for (key, minimum) in [
             ("interval", Duration.milliseconds(1)), ("timeout", .milliseconds(1)), ("startPeriod", .zero),

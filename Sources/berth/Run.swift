@@ -111,6 +111,20 @@ struct ContainerFlags: ParsableArguments {
     @Option(name: .customLong("stop-timeout"), help: "Seconds to wait before SIGKILL.") var stopTimeout: Int?
     @Option(name: .shortAndLong, help: "A label: KEY=VALUE.") var label: [String] = []
     @Option(name: .customLong("group-add"), help: "An additional group.") var groupAdd: [String] = []
+    @Option(
+        name: .customLong("health-cmd"),
+        help: "A health check, run with /bin/sh -c in the container (berthd probes it while it runs).")
+    var healthCmd: String?
+    @Option(name: .customLong("health-interval"), help: "Time between health checks (e.g. 30s).")
+    var healthInterval: String?
+    @Option(name: .customLong("health-timeout"), help: "How long a health check may take.") var healthTimeout: String?
+    @Option(name: .customLong("health-retries"), help: "Failures in a row that make it unhealthy.")
+    var healthRetries: Int?
+    @Option(name: .customLong("health-start-period"), help: "Time to start in, before failures count.")
+    var healthStartPeriod: String?
+    @Option(name: .customLong("health-start-interval"), help: "Time between health checks in the start period.")
+    var healthStartInterval: String?
+    @Flag(name: .customLong("no-healthcheck"), help: "Turn off the image's health check.") var noHealthcheck = false
 
     @Argument(
         parsing: .captureForPassthrough,
@@ -195,6 +209,20 @@ struct ContainerFlags: ParsableArguments {
         if !groupAdd.isEmpty { doc["groupAdd"] = groupAdd }
         if let stopSignal { doc["stopSignal"] = stopSignal }
         if let stopTimeout { doc["stopTimeout"] = stopTimeout }
+        if noHealthcheck {
+            doc["healthcheck"] = ["disable": true]
+        } else if healthCmd != nil || healthInterval != nil || healthTimeout != nil || healthRetries != nil
+            || healthStartPeriod != nil || healthStartInterval != nil
+        {
+            var check: [String: Any] = [:]
+            if let healthCmd { check["test"] = ["CMD-SHELL", healthCmd] }
+            if let healthInterval { check["interval"] = healthInterval }
+            if let healthTimeout { check["timeout"] = healthTimeout }
+            if let healthRetries { check["retries"] = healthRetries }
+            if let healthStartPeriod { check["startPeriod"] = healthStartPeriod }
+            if let healthStartInterval { check["startInterval"] = healthStartInterval }
+            doc["healthcheck"] = check
+        }
 
         let defaultName = String(UUID().uuidString.lowercased().filter { $0 != "-" }.prefix(12))
         let bytes = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()

@@ -49,6 +49,28 @@ extension BerthdSuites {
             #expect(try daemon.journal().contains("\(name): health check changed, applied live"))
         }
 
+        /// `berth run --health-cmd`: berthd probes it too (only looking: it is not berthd's).
+        @Test(.integration) func aBerthRunContainersCheckIsProbed() throws {
+            try Integration.check()
+            try BerthdIntegrationTests.prepareImages()
+            let daemon = try BerthdUnderTest()
+            let name = RuntimeIntegrationTests.unique("hc-run")
+            let off = RuntimeIntegrationTests.unique("hc-run-off")
+            defer { daemon.tearDown(names: [name, off]) }
+            let run = try daemon.berth([
+                "run", "-d", "--name", name, "--network", "none", "--health-cmd", "cat /srv/message",
+                "--health-interval", "200ms", BerthdIntegrationTests.image, "sleep", "600",
+            ])
+            #expect(run.status == 0, "\(run.err)")
+            #expect(
+                try daemon.berth([
+                    "run", "-d", "--name", off, "--no-healthcheck", BerthdIntegrationTests.image, "sleep", "600",
+                ])
+                .status == 0)
+            #expect(try BerthdUnderTest.waitUntil { try daemon.inspect(name, "{{.State.Health.Status}}") == "healthy" })
+            #expect(try daemon.inspect(off, "{{json .State.Health}}") == "null")
+        }
+
         @Test(.integration) func aFailingCheckMakesItUnhealthyAndOnFailureRestartsIt() throws {
             try Integration.check()
             try BerthdIntegrationTests.prepareImages()

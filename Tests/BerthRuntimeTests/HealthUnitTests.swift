@@ -33,6 +33,18 @@ import Testing
         #expect(HealthSettings.resolve(spec: timings, image: image)?.interval == 2_000_000_000)
     }
 
+    @Test func aSpecsCheckWithoutATestKeepsTheImagesCommand() throws {
+        let spec = try SpecLoader.decode(
+            Array(#"{"image": "busybox", "healthcheck": {"interval": "2s", "retries": 5}}"#.utf8), origin: "/s/a.json",
+            defaultName: "a"
+        ).get()
+        #expect(spec.healthcheck?.test == nil && spec.healthcheck?.retries == 5)
+        let settings = HealthSettings.resolve(
+            spec: spec.healthcheck, image: ImageConfig.HealthConfig(test: ["CMD", "probe"]))
+        #expect(settings?.argv == ["probe"] && settings?.interval == 2_000_000_000 && settings?.retries == 5)
+        #expect(HealthSettings.resolve(spec: spec.healthcheck, image: nil) == nil)
+    }
+
     @Test func failuresCountAsDockersDo() {
         var state = HealthState(startedAt: 1)
         // In the start period, before any pass, failures do not count.
