@@ -160,19 +160,27 @@ public struct Executor: Sendable {
     private func image(for spec: ContainerSpec, warnings: inout [String]) throws -> RootFilesystem {
         guard let reference = spec.image else { throw RuntimeError(125, "the spec names no image") }
         let store = ImageStore(root: root)
-        var entry = spec.pull == .always && spec.build == nil ? nil : try store.lookup(reference.description)
+        let rolledBack = store.rolledBack(reference.description)
+        // `always` with a rolled-back update pulls only what is not that update (a HEAD first).
+        let always = spec.pull == .always && spec.build == nil
+        var entry = always && rolledBack.isEmpty ? nil : try store.lookup(reference.description)
+        if always, !rolledBack.isEmpty, entry != nil, let remote = try? currentDigest(reference.description),
+            !rolledBack.contains(remote.description)
+        {
+            entry = nil
+        }
         if entry == nil, let build = spec.build {
             try buildImage(reference.description, build)
             entry = try store.lookup(reference.description)
         }
         if spec.pull == .newer, spec.build == nil, let local = entry {
             do {
-                let parsed = try ImageReference(parsing: reference.description)
-                let (root, insecure) = (root, insecureRegistries)
-                let remote = try blockOn {
-                    try await RegistryClient.currentDigest(parsed, root: root, insecure: insecure)
+                let remote = try currentDigest(reference.description)
+                if rolledBack.contains(remote.description) {
+                    warnings.append("\(reference) is \(remote), which an update was rolled back from; not pulled")
+                } else if remote != local.tagDigest {
+                    entry = try pull(reference.description)
                 }
-                if remote != local.tagDigest { entry = try pull(reference.description) }
             } catch {
                 warnings.append(
                     "could not get a newer \(reference) (\(error)); using the image in the store, \(local.tagDigest)")
@@ -187,6 +195,13 @@ public struct Executor: Sendable {
         }
         guard let entry else { throw RuntimeError(125, "the image \(reference) was not found") }
         return try .image(entry, root: root)
+    }
+
+    /// The registry's digest for the tag now (a HEAD of its manifest).
+    private func currentDigest(_ text: String) throws -> Digest {
+        let parsed = try ImageReference(parsing: text)
+        let (root, insecure) = (root, insecureRegistries)
+        return try blockOn { try await RegistryClient.currentDigest(parsed, root: root, insecure: insecure) }
     }
 
     /// The image built from `build` and tagged `tag`; steps' output goes to the journal.

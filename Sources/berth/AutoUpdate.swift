@@ -136,6 +136,10 @@ struct AutoUpdate: ParsableCommand {
             return .failed("cannot check \(image): \(error)")
         }
         if let old, old.tagDigest == remote { return .unchanged }
+        if store.rolledBack(image).contains(remote.description) {
+            warn("\(name): \(image) is \(remote), which an update was rolled back from; not tried again")
+            return .unchanged
+        }
         if dryRun { return .pending }
 
         let new: ImageEntry
@@ -159,6 +163,7 @@ struct AutoUpdate: ParsableCommand {
         } catch {
             return .failed(failure + "; the old image could not be tagged again: \(error)")
         }
+        store.markRolledBack(image, digest: new.tagDigest.description)
         if let again = recreate(loaded).map({ "the recreate failed: \($0)" }) ?? waitUntilUp(name, replacing: &replaced)
         {
             return .failed(failure + "; rolled back to \(old.tagDigest), which did not come up either: \(again)")

@@ -217,12 +217,20 @@ import Testing
         #expect(world.record("au-roll")?.id == back.id)
         #expect(try world.status("au-roll") == "running")
 
+        // The digest rolled back from is not tried again.
+        let again = try world.berth(["auto-update", "--timeout", "30"])
+        #expect(again.status == 0 && Self.row(again.out, "au-roll")?.last == "false", "\(again.out)")
+        #expect(again.err.contains("which an update was rolled back from; not tried again"), "\(again.err)")
+        #expect(world.record("au-roll")?.id == back.id)
+
+        // Another new image is; with --rollback=false a failure is kept.
+        let worse = try world.push(image, marker: "bad2", cmd: ["/bin/sh", "-c", "exit 1"])
         let kept = try world.berth(["auto-update", "--timeout", "30", "--rollback=false"])
         #expect(kept.status == 1)
         #expect(Self.row(kept.out, "au-roll")?.last == "failed", "\(kept.out)")
         #expect(kept.err.contains("it exited with code 1"), "\(kept.err)")
-        #expect(world.record("au-roll")?.manifest == bad)
-        #expect(try world.stored(image) == bad)
+        #expect(world.record("au-roll")?.manifest == worse)
+        #expect(try world.stored(image) == worse)
         #expect(try world.status("au-roll") == "exited")
     }
 
@@ -311,6 +319,13 @@ import Testing
         #expect(try world.stored(image) == v2)
         #expect(proxy.requests.dropFirst(seen).contains { $0.method == "GET" && $0.path.hasSuffix("/manifests/1") })
         #expect(try world.status("au-newer") == "running")
+
+        // A digest an update was rolled back from is not pulled again.
+        let v3 = try world.push(image, marker: "3")
+        ImageStore(root: world.root).markRolledBack(image, digest: v3)
+        let refused = try world.berth(["apply", "--force-recreate"])
+        #expect(refused.status == 0 && refused.err.contains("rolled back from; not pulled"), "\(refused.err)")
+        #expect(world.record("au-newer")?.manifest == v2)
 
         // A registry nobody answers at: the image in the store, and a warning.
         let offline = "127.0.0.1:\(try freePort())/test/newer:1"
