@@ -46,3 +46,19 @@ median_ms() {
     echo $(( (e - s) / 1000 ))
   done | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
+
+# berthd as a unit of the sandbox's systemd (bench-berthd), its specs in $SPECS (written in
+# $STAGE and renamed in), and berth's image of the busybox root, built FROM scratch.
+start_berthd() {
+  BERTH="$REPO/.build/release/berth"
+  BERTHD="$REPO/.build/release/berthd"
+  export BERTH_ROOT=$WORK/berth BERTH_RUN_DIR=$WORK/run
+  SPECS=$WORK/specs STAGE=$WORK/stage
+  mkdir -p "$SPECS" "$STAGE" "$BERTH_RUN_DIR"
+  export BERTH_SPEC_PATH=$SPECS
+  mkdir -p "$WORK/ctx" && cp -a "$WORK/rootfs" "$WORK/ctx/rootfs"
+  printf 'FROM scratch\nCOPY rootfs/ /\n' > "$WORK/ctx/Containerfile"
+  "$BERTH" build -q -t localhost/bench-busybox:latest "$WORK/ctx" >/dev/null
+  systemd-run -q --unit bench-berthd -p Type=notify -p WatchdogSec=30s \
+    -E BERTH_ROOT="$BERTH_ROOT" -E BERTH_RUN_DIR="$BERTH_RUN_DIR" -E BERTH_SPEC_PATH="$SPECS" "$BERTHD"
+}

@@ -17,12 +17,6 @@ WINDOW=${1:-40}
 INTERVAL=${2:-10}
 make_rootfs
 ln -sf busybox "$WORK/rootfs/bin/cat"
-BERTH="$REPO/.build/release/berth"
-BERTHD="$REPO/.build/release/berthd"
-export BERTH_ROOT=$WORK/berth BERTH_RUN_DIR=$WORK/run
-SPECS=$WORK/specs STAGE=$WORK/stage
-mkdir -p "$SPECS" "$STAGE" "$BERTH_RUN_DIR"
-export BERTH_SPEC_PATH=$SPECS
 # Podman's health-check timers run `podman healthcheck run ID` without the options of the
 # `podman run` that made them, so its storage (on the sandbox's tmpfs: overlayfs cannot stack
 # on the sandbox's overlay root) is set in the sandbox's own /etc/containers/storage.conf.
@@ -31,11 +25,7 @@ printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$WOR
   > /etc/containers/storage.conf
 PODMAN=(podman)
 setup_podman
-mkdir -p "$WORK/ctx" && cp -a "$WORK/rootfs" "$WORK/ctx/rootfs"
-printf 'FROM scratch\nCOPY rootfs/ /\n' > "$WORK/ctx/Containerfile"
-"$BERTH" build -q -t localhost/bench-busybox:latest "$WORK/ctx" >/dev/null
-systemd-run -q --unit bench-berthd -p Type=notify -p WatchdogSec=30s \
-  -E BERTH_ROOT="$BERTH_ROOT" -E BERTH_RUN_DIR="$BERTH_RUN_DIR" -E BERTH_SPEC_PATH="$SPECS" "$BERTHD"
+start_berthd
 
 # The sandbox's CPU time in ns: the root of its cgroup namespace (v1 cpuacct, or v2 cpu.stat).
 busy() {

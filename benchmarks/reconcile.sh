@@ -17,21 +17,8 @@ IDLE=${2:-60}
 make_rootfs
 ln -sf busybox "$WORK/rootfs/bin/httpd"
 mkdir -p "$WORK/rootfs/www" && echo hello > "$WORK/rootfs/www/index.html"
-BERTH="$REPO/.build/release/berth"
-BERTHD="$REPO/.build/release/berthd"
-export BERTH_ROOT=$WORK/berth BERTH_RUN_DIR=$WORK/run
-SPECS=$WORK/specs STAGE=$WORK/stage
-mkdir -p "$SPECS" "$STAGE" "$BERTH_RUN_DIR"
-export BERTH_SPEC_PATH=$SPECS
 setup_podman
-
-# berth's image: the same busybox root, built FROM scratch.
-mkdir -p "$WORK/ctx" && cp -a "$WORK/rootfs" "$WORK/ctx/rootfs"
-printf 'FROM scratch\nCOPY rootfs/ /\n' > "$WORK/ctx/Containerfile"
-"$BERTH" build -q -t localhost/bench-busybox:latest "$WORK/ctx" >/dev/null
-
-systemd-run -q --unit bench-berthd -p Type=notify -p WatchdogSec=30s \
-  -E BERTH_ROOT="$BERTH_ROOT" -E BERTH_RUN_DIR="$BERTH_RUN_DIR" -E BERTH_SPEC_PATH="$SPECS" "$BERTHD"
+start_berthd
 
 spec() { # NAME PORT
   printf '{"image": "localhost/bench-busybox:latest", "command": ["httpd", "-f", "-p", "80", "-h", "/www"], "ports": ["127.0.0.1:%s:80"], "stopTimeout": "1s"}\n' "$2" > "$STAGE/$1.json"

@@ -228,13 +228,7 @@ public struct Runtime {
             record.unit = ContainerLayout.buildStepUnitName(layout.id)
             record.slice = ContainerLayout.buildSlice
         }
-        do {
-            try Files.write(layout.recordFile, Array(JSONEncoder().encode(record)))
-        } catch let error as RuntimeError {
-            throw error
-        } catch {
-            throw RuntimeError(125, "cannot record the container: \(error)")
-        }
+        try record.write(to: layout)
         if attachment != nil { Self.refreshPeerHosts(root: root) }
         return record
     }
