@@ -79,6 +79,9 @@ pid=$(systemctl show -P MainPID bench-berthd)
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n+=$2} END {print n+0}'; }
 cpu() { awk '{print $14+$15}' /proc/"$1"/stat; }
 rss() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+# Proportional: a shared library's pages split among the processes that map them (RSS counts
+# libc, and the libstdc++ the Swift driver links into the supervisor, in full each time).
+pss() { awk '/^Pss:/ {print $2}' /proc/"$1"/smaps_rollup; }
 sum_over() { local f=$1; shift; local t=0; for p in "$@"; do t=$((t + $($f "$p"))); done; echo $t; }
 sups=$(pgrep -f berth-supervisor | tr '\n' ' ')
 conmons=$(pgrep -x conmon | tr '\n' ' ')
@@ -99,6 +102,8 @@ printf '  %-52s %10s\n' "  actions taken" "$acted"
 printf '  %-52s %10s %10s\n' "idle: daemon RSS (MiB)" "$(awk -v k="$(rss "$pid")" 'BEGIN{printf "%.1f", k/1024}')" "-"
 printf '  %-52s %10s %10s\n' "idle: per-container processes' RSS, 100 (MiB)" \
   "$(awk -v k="$(sum_over rss $sups)" 'BEGIN{printf "%.1f", k/1024}')" "$(awk -v k="$(sum_over rss $conmons)" 'BEGIN{printf "%.1f", k/1024}')"
+printf '  %-52s %10s %10s\n' "idle: per-container processes' PSS, 100 (MiB)" \
+  "$(awk -v k="$(sum_over pss $sups)" 'BEGIN{printf "%.1f", k/1024}')" "$(awk -v k="$(sum_over pss $conmons)" 'BEGIN{printf "%.1f", k/1024}')"
 printf '  %-52s %10s %10s\n' "idle: daemon CPU over the idle time (ms)" "$(( (u1 - u0) * 1000 / hz ))" "-"
 printf '  %-52s %10s %10s\n' "idle: daemon context switches" "$((c1 - c0))" "-"
 printf '  %-52s %10s %10s\n' "idle: per-container processes' context switches" "$((sc1 - sc0))" "$((pc1 - pc0))"
