@@ -28,7 +28,7 @@ extension Daemon {
         let infos = Observation.containers(root: config.root)
         watchContainers(infos)
         scheduleProbes(infos)
-        reportStrayScopes(units ?? [], infos)
+        handleStrayScopes(units ?? [], infos)
         var observed = Observation.observed(infos, applied: cachedApplied)
         if boot {
             // After a reboot every spec'd container starts, stopped by the user or not.
@@ -273,15 +273,36 @@ extension Daemon {
         }
     }
 
-    /// Scopes named like containers' with no record in this root: told once each, and left
-    /// alone. A scope appears only after its record, so berth itself never leaves one; another
-    /// root's containers (a second berth, the tests') have scopes of the same form, and stopping
-    /// them would stop what is not this berthd's.
-    private func reportStrayScopes(_ units: [SystemdBus.UnitStatus], _ infos: [ContainerInfo]) {
+    /// Scopes named like containers' with no record in this root: looked at once each. One
+    /// whose supervisor's configuration lies in this root's containers/ but whose container's
+    /// directory is gone is this root's and nobody can manage it any more: stopped. The rest
+    /// (another root's containers, a second berth's, the tests') are told and left alone: a
+    /// scope appears only after its record, so berth itself never leaves one.
+    private func handleStrayScopes(_ units: [SystemdBus.UnitStatus], _ infos: [ContainerInfo]) {
         let claimed = Set(infos.map(\.record.unitName))
+        let containers = URL(fileURLWithPath: config.root + "/containers").standardizedFileURL.path
         for unit in units where !claimed.contains(unit.name) && !strayScopes.contains(unit.name) {
             strayScopes.insert(unit.name)
-            log(5, "\(unit.name) runs, but no container under \(config.root) claims it; berthd leaves it alone")
+            let processes = (try? SystemdBus().unitProcesses(unit.name)) ?? []
+            let configs = processes.compactMap { process -> String? in
+                let words = process.command.split(separator: " ").map(String.init)
+                guard words.count >= 2, words[0].hasSuffix("berth-supervisor"), words[1].hasSuffix("/supervisor.conf")
+                else { return nil }
+                return words[1]
+            }
+            let directories = configs.map { URL(fileURLWithPath: $0).deletingLastPathComponent().standardizedFileURL }
+            if let directory = directories.first, directory.deletingLastPathComponent().path == containers,
+                !FileManager.default.fileExists(atPath: directory.path)
+            {
+                log(
+                    4,
+                    "\(unit.name) runs, but its container \(directory.lastPathComponent) is gone from \(config.root): stopping it"
+                )
+                let name = unit.name
+                pool.submit { _ = try? SystemdBus().stopUnit(name: name) }
+            } else {
+                log(5, "\(unit.name) runs, but no container under \(config.root) claims it; berthd leaves it alone")
+            }
         }
     }
 

@@ -117,10 +117,14 @@ public final class Daemon {
         watcher = try SpecWatcher(directories: config.specDirectories)
         containerEvents = inotify_init1(Int32(IN_CLOEXEC) | Int32(IN_NONBLOCK))
         guard containerEvents >= 0 else { throw ControlError("inotify_init1: \(String(cString: strerror(errno)))") }
-        // A container made by `berth run` appears here: a pass then watches it (and probes it).
+        // A container made by `berth run` appears here: a pass then watches it (and probes it);
+        // one whose directory is deleted goes (its own watch may not say so while its
+        // supervisor holds the directory open).
         let containers = config.root + "/containers"
         try FileManager.default.createDirectory(atPath: containers, withIntermediateDirectories: true)
-        _ = inotify_add_watch(containerEvents, containers, UInt32(IN_CREATE) | UInt32(IN_MOVED_TO) | UInt32(IN_ONLYDIR))
+        _ = inotify_add_watch(
+            containerEvents, containers,
+            UInt32(IN_CREATE) | UInt32(IN_MOVED_TO) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM) | UInt32(IN_ONLYDIR))
         listener = try Self.listen(ControlSocket.path(runDirectory: config.runDirectory))
         pool = WorkerPool(threads: config.workers)
         finished = try Mailbox()
@@ -292,15 +296,21 @@ public final class Daemon {
         }
     }
 
+    /// An inotify watch on every container's directory, those still being made (no record
+    /// yet: its record and state are renamed in later) included; a new watch means another
+    /// pass at once, since a change between this pass's read and the watch went unseen.
     func watchContainers(_ infos: [ContainerInfo]) {
+        let containers = config.root + "/containers"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: containers)) ?? []
+        let directories = Set(infos.map(\.layout.directory) + entries.map { containers + "/" + $0 })
         let known = Set(containerWatches.values)
-        for info in infos where !known.contains(info.layout.directory) {
+        for directory in directories.subtracting(known) {
             let wd = inotify_add_watch(
-                containerEvents, info.layout.directory,
-                UInt32(IN_MOVED_TO) | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR))
+                containerEvents, directory, UInt32(IN_MOVED_TO) | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR))
             if wd >= 0 {
-                containerWatches[wd] = info.layout.directory
-                if !info.isRunning { passSoon = true }
+                containerWatches[wd] = directory
+                let info = infos.first { $0.layout.directory == directory }
+                if info?.isRunning != true { passSoon = true }
             }
         }
     }

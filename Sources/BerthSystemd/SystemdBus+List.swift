@@ -42,3 +42,33 @@ extension SystemdBus {
         }
     }
 }
+
+extension SystemdBus {
+    /// A process in a unit's cgroup, as GetUnitProcesses gives it.
+    public struct UnitProcess: Sendable, Equatable {
+        public var cgroup: String
+        public var pid: UInt32
+        /// Its command line, the arguments joined by spaces.
+        public var command: String
+    }
+
+    /// The processes of a unit (GetUnitProcesses: one call, the command lines included).
+    public func unitProcesses(_ unit: String) throws -> [UnitProcess] {
+        try call("GetUnitProcesses", unit: unit) { m throws(BusMarshalError) in
+            try m.append(.string(unit))
+        } reply: { r throws(BusMarshalError) in
+            var processes: [UnitProcess] = []
+            try r.enter("a", "(sus)") { () throws(BusMarshalError) in
+                while try r.peek() != nil {
+                    try r.enter("r", "sus") { () throws(BusMarshalError) in
+                        let cgroup = try r.readString("s")
+                        let pid = try r.readBasic("u", UInt32(0))
+                        let command = try r.readString("s")
+                        processes.append(UnitProcess(cgroup: cgroup, pid: pid, command: command))
+                    }
+                }
+            }
+            return processes
+        }
+    }
+}

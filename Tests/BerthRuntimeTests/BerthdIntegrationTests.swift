@@ -216,6 +216,33 @@ extension BerthdSuites {
             #expect(try daemon.berth(["rm", plain]).status == 0)
         }
 
+        /// A scope of this root whose container's directory is gone (nothing can manage it any
+        /// more) is stopped by berthd; scopes of other roots are left alone (every other test
+        /// here runs beside them).
+        @Test(.integration) func aScopeWhoseContainerIsGoneIsStopped() throws {
+            try Integration.check()
+            try Self.prepareImages()
+            let daemon = try BerthdUnderTest()
+            let name = RuntimeIntegrationTests.unique("bd-orphan")
+            defer { daemon.tearDown(names: [name]) }
+            let run = try daemon.berth([
+                "run", "-d", "--name", name, "--network", "none", "--stop-timeout", "1", Self.image, "sleep", "600",
+            ])
+            #expect(run.status == 0, "\(run.err)")
+            let id = try #require(try daemon.id(name))
+            let unit = "berth-\(name).scope"
+            try FileManager.default.removeItem(atPath: daemon.root + "/containers/" + id)
+            #expect(
+                try BerthdUnderTest.waitUntil {
+                    try daemon.journal().contains("\(unit) runs, but its container \(id) is gone")
+                })
+            #expect(
+                try BerthdUnderTest.waitUntil {
+                    try SystemdBus().listUnits(patterns: [unit], states: ["active", "activating", "deactivating"])
+                        .isEmpty
+                })
+        }
+
         /// Exit 1 under on-failure:3: restarted three times with the delay doubling each time,
         /// then left exited, all of it in berth status and the journal.
         @Test(.integration) func onFailureRestartsWithGrowingDelays() throws {
