@@ -61,9 +61,7 @@ public struct Executor: Sendable {
             case .start:
                 if !info.supervisorAlive { _ = try runtime.start(info, attach: nil) }
             case .restart:
-                try Runtime.stop(info)
-                try Runtime.waitForSupervisor(info.layout)
-                _ = try runtime.start(try ContainerStore.find(root: root, info.record.id), attach: nil)
+                try runtime.restart(info)
             case .remove:
                 try removeContainer(name)
             case .apply, .status:

@@ -33,6 +33,14 @@ public enum Observation {
         return try? SpecLoader.decode(Array(bytes), origin: origin, defaultName: info.record.name).get()
     }
 
+    /// The plan for these specs against the containers in `root` as they are on disk: what
+    /// `berth diff` prints and what `berth apply` and `auto-update` carry out without berthd.
+    public static func plan(root: String, specs: SpecSet, options: PlanOptions = PlanOptions()) -> [Action] {
+        Planner.plan(
+            desired: specs.specs.map(\.spec), invalid: specs.invalidNames, observed: observed(containers(root: root)),
+            imageDigests: imageDigests(root: root, specs: specs.specs.map(\.spec)), options: options)
+    }
+
     /// What each spec's image names in the store now, as the manifest digest its container's
     /// record keeps: a new digest under the same tag (after a pull or build) means a recreate.
     public static func imageDigests(root: String, specs: [ContainerSpec]) -> [String: String] {

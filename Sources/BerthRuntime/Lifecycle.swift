@@ -53,6 +53,14 @@ extension Runtime {
 
     /// Sends a signal to the container's PID 1 through its supervisor (as `docker kill`: a
     /// signal, not a stop; the stop timeout is not armed).
+    /// Stopped as `systemctl stop` would (if running), its supervisor waited for, then
+    /// started again: `berth restart`, and berthd's for a user's restart or an unhealthy one.
+    public mutating func restart(_ info: ContainerInfo) throws(RuntimeError) {
+        try Self.stop(info)
+        try Self.waitForSupervisor(info.layout)
+        _ = try start(try ContainerStore.find(root: root, info.record.id), attach: nil)
+    }
+
     public static func kill(_ info: ContainerInfo, signal: Int32) throws(RuntimeError) {
         guard info.isRunning else { throw RuntimeError(125, "container \(info.record.name) is not running") }
         try SupervisorConnection.connect(info.layout).send("signal \(signal)")

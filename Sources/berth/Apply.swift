@@ -57,14 +57,10 @@ struct Apply: ParsableCommand {
         let only = names.isEmpty ? nil : Set(names)
         var options = PlanOptions(noRecreate: noRecreate)
         if forceRecreate { options.forceRecreate = only.map { .only($0) } ?? .all }
-        let actions = Planner.plan(
-            desired: set.specs.map(\.spec), invalid: set.invalidNames,
-            observed: Observation.observed(Observation.containers(root: root)),
-            imageDigests: Observation.imageDigests(root: root, specs: set.specs.map(\.spec)), options: options
-        ).filter { only?.contains($0.name) ?? true }
-        let executor = Executor(
-            root: root, supervisor: supervisorPath(),
-            insecureRegistries: insecureRegistries(ProcessInfo.processInfo.environment))
+        let actions = Observation.plan(root: root, specs: set, options: options).filter {
+            only?.contains($0.name) ?? true
+        }
+        let executor = localExecutor(root: root)
         let outcomes = Outcomes(count: actions.count)
         DispatchQueue.concurrentPerform(iterations: actions.count) { index in
             let action = actions[index]
@@ -97,4 +93,11 @@ private final class Outcomes: @unchecked Sendable {
         lock.unlock()
     }
     var all: [Outcome] { slots.compactMap { $0 } }
+}
+
+/// berthd's executor, run by the CLI itself when no berthd answers.
+func localExecutor(root: String) -> Executor {
+    Executor(
+        root: root, supervisor: supervisorPath(),
+        insecureRegistries: insecureRegistries(ProcessInfo.processInfo.environment))
 }

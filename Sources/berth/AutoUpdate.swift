@@ -199,16 +199,10 @@ struct AutoUpdate: ParsableCommand {
         let root = berth.global.root
         let name = loaded.spec.name
         let set = SpecLoader.load(directories: berth.global.specPath)
-        let actions = Planner.plan(
-            desired: set.specs.map(\.spec), invalid: set.invalidNames,
-            observed: Observation.observed(Observation.containers(root: root)),
-            imageDigests: Observation.imageDigests(root: root, specs: set.specs.map(\.spec)),
-            options: PlanOptions(forceRecreate: .only([name]))
-        ).filter { $0.name == name }
+        let actions = Observation.plan(root: root, specs: set, options: PlanOptions(forceRecreate: .only([name])))
+            .filter { $0.name == name }
         guard let action = actions.first else { return Outcome(name: name, done: "failed", error: "no plan for it") }
-        let executor = Executor(
-            root: root, supervisor: supervisorPath(),
-            insecureRegistries: insecureRegistries(ProcessInfo.processInfo.environment))
+        let executor = localExecutor(root: root)
         switch action {
         case .conflict(_, let detail): return Outcome(name: name, done: "conflict", error: detail)
         case .keep(_, let reason): return Outcome(name: name, done: "kept", error: reason)

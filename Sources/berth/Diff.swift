@@ -23,10 +23,8 @@ struct Diff: ParsableCommand {
     func run() throws {
         let root = berth.global.root
         let set = SpecLoader.load(directories: berth.global.specPath)
-        let actions = Planner.plan(
-            desired: set.specs.map(\.spec), invalid: set.invalidNames,
-            observed: Observation.observed(Observation.containers(root: root)),
-            imageDigests: Observation.imageDigests(root: root, specs: set.specs.map(\.spec)),
+        let actions = Observation.plan(
+            root: root, specs: set,
             options: PlanOptions(forceRecreate: forceRecreate ? .all : nil, noRecreate: noRecreate))
         print(PlanText.render(actions), terminator: "")
     }

@@ -58,9 +58,7 @@ struct Restart: ParsableCommand {
         var failed = false
         let rest = throughBerthd(.restart, containers, berth: berth, failed: &failed)
         try forEachContainer(rest, root: root, failed: failed) { info throws(RuntimeError) in
-            try Runtime.stop(info)
-            try Runtime.waitForSupervisor(info.layout)
-            _ = try runtime.start(try ContainerStore.find(root: root, info.record.id), attach: nil)
+            try runtime.restart(info)
         }
         for warning in runtime.warnings { warn(warning) }
     }
