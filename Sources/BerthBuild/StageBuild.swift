@@ -156,20 +156,6 @@ extension ImageConfig.Config {
     }
 }
 
-enum Timestamp {
-    /// RFC 3339 with nanoseconds, as Docker writes `created`.
-    static func now() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = time_t(ts.tv_sec)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(ts.tv_nsec))
-    }
-}
-
 extension BuildState {
     /// The state with one more history entry (and, when given, one more layer), stored.
     func adding(

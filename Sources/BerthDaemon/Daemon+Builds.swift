@@ -99,7 +99,7 @@ extension Daemon {
                     for name in names {
                         rollouts[name] = Rollout(
                             tag: done.tag, fingerprint: done.fingerprint, previous: done.before, digest: digest,
-                            deadline: Self.wallNow() + Rollout.bound)
+                            deadline: Timestamp.nanoseconds() + Rollout.bound)
                     }
                 }
             case .failure(let error):

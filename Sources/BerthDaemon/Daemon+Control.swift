@@ -1,5 +1,6 @@
 import BerthReconciler
 import BerthRuntime
+import BerthStore
 import CLinux
 import Foundation
 
@@ -81,7 +82,7 @@ extension Daemon {
                 pending.append(
                     PendingApply(
                         fd: fd, waiting: dispatched, reply: reply, blocked: blocked,
-                        deadline: Self.wallNow() + Self.dependencyWait))
+                        deadline: Timestamp.nanoseconds() + Self.dependencyWait))
             }
         }
     }

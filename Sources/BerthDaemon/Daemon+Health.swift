@@ -1,5 +1,6 @@
 import BerthReconciler
 import BerthRuntime
+import BerthStore
 import BerthSystemd
 import Foundation
 
@@ -56,7 +57,7 @@ extension Daemon {
             let first = settings.startPeriod > 0 ? settings.startInterval : settings.interval
             probeTimers[name] = ProbeTimer(
                 info: info, settings: settings, startedAt: state.startedAt,
-                due: max(state.startedAt + first, Self.wallNow()))
+                due: max(state.startedAt + first, Timestamp.nanoseconds()))
             healthStates[name] = info.health ?? HealthState(startedAt: state.startedAt)
         }
         for name in probeTimers.keys where !live.contains(name) {
@@ -68,7 +69,7 @@ extension Daemon {
     /// The probes that are due, on the probe workers (apart from the action workers, so a
     /// slow check never holds up a create or a restart).
     func runDueProbes() {
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         for (name, timer) in probeTimers where !timer.probing && timer.due <= now {
             probeTimers[name]?.probing = true
             let (mailbox, info, settings, startedAt) = (probes, timer.info, timer.settings, timer.startedAt)
@@ -89,7 +90,7 @@ extension Daemon {
             guard var timer = probeTimers[done.name], timer.info.record.id == done.id,
                 timer.startedAt == done.startedAt
             else { continue }
-            let now = Self.wallNow()
+            let now = Timestamp.nanoseconds()
             let inStartPeriod = now < timer.startedAt + timer.settings.startPeriod
             let before = healthStates[done.name] ?? HealthState(startedAt: timer.startedAt)
             let after = before.after(done.probe, retries: timer.settings.retries, inStartPeriod: inStartPeriod)
@@ -139,10 +140,10 @@ extension Daemon {
             runUserCommand(.stop, name: name, why: "unhealthy (onFailure stop)")
         case "restart":
             var backoff = restartBackoff[name] ?? RestartBackoff()
-            let ran = Self.wallNow() - min(Self.wallNow(), info.state?.startedAt ?? 0)
+            let ran = Timestamp.nanoseconds() - min(Timestamp.nanoseconds(), info.state?.startedAt ?? 0)
             let delay = backoff.next(ranFor: .nanoseconds(Int64(ran)))
             restartBackoff[name] = backoff
-            unhealthyRestartAt[name] = Self.wallNow() + HealthSettings.nanoseconds(delay)
+            unhealthyRestartAt[name] = Timestamp.nanoseconds() + delay.nanoseconds
             log(
                 4,
                 "\(name): unhealthy; restarting in \(delay) (onFailure restart, restart \(backoff.failures) in a row)")
@@ -152,7 +153,7 @@ extension Daemon {
 
     /// Unhealthy containers whose restart came due.
     func restartUnhealthy() {
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         for (name, at) in unhealthyRestartAt where at <= now && inFlight[name] == nil {
             unhealthyRestartAt[name] = nil
             memory[name, default: NameMemory()].restarts += 1

@@ -1,6 +1,7 @@
 import BerthReconciler
 import BerthRuntime
 import BerthSpec
+import BerthStore
 import BerthSystemd
 import Foundation
 
@@ -59,7 +60,7 @@ extension Daemon {
             }
         }
         var waitingNow: [String: String] = [:]
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         for action in actions {
             let name = action.name
             if let names = request.names, !names.contains(name) { continue }
@@ -152,10 +153,7 @@ extension Daemon {
                 noteError(name, "exited with \(state.exitCode); not restarted again after \(max) retries (on-failure)")
                 return false
             }
-            let ns =
-                UInt64(delay.components.seconds) * 1_000_000_000
-                + UInt64(delay.components.attoseconds / 1_000_000_000)
-            memory[name, default: NameMemory()].restartAt = state.finishedAt + ns
+            memory[name, default: NameMemory()].restartAt = state.finishedAt + delay.nanoseconds
             log(
                 4,
                 "\(name): exited with \(state.exitCode); restarting in \(delay) (restart \(backoff.failures) in a row)")
@@ -203,9 +201,7 @@ extension Daemon {
             var backoff = failureBackoff[name] ?? RestartBackoff()
             let delay = backoff.next(ranFor: .zero)
             failureBackoff[name] = backoff
-            let ns =
-                UInt64(delay.components.seconds) * 1_000_000_000 + UInt64(delay.components.attoseconds / 1_000_000_000)
-            retryAt[name] = Self.wallNow() + ns
+            retryAt[name] = Timestamp.nanoseconds() + delay.nanoseconds
             noteError(name, "\(Self.describe(action)) failed: \(error) (trying again in \(delay))")
         } else {
             failureBackoff[name] = nil

@@ -22,7 +22,7 @@ struct Rollout {
 extension Daemon {
     /// In each pass: each rollout judged from its container as observed.
     func judgeRollouts(_ byName: [String: ContainerInfo]) {
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         // A name with an action under way is judged by that action's outcome first.
         for (name, rollout) in rollouts where inFlight[name] == nil {
             guard let info = byName[name], info.record.imageManifest == rollout.digest else {

@@ -1,6 +1,7 @@
 import BerthReconciler
 import BerthRuntime
 import BerthSpec
+import BerthStore
 import BerthSystemd
 import CLinux
 import Foundation
@@ -228,7 +229,7 @@ public final class Daemon {
         runDueProbes()
         restartUnhealthy()
         // A restart or a retry that came due.
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         if memory.values.contains(where: { ($0.restartAt ?? .max) <= now })
             || retryAt.values.contains(where: { $0 <= now })
         {
@@ -260,7 +261,7 @@ public final class Daemon {
         deadlines += probeTimers.values.filter { !$0.probing }.map(\.due) + Array(unhealthyRestartAt.values)
         deadlines += pending.filter { !$0.blocked.isEmpty }.map(\.deadline) + rolloutDeadlines
         var timeout = Int64.max
-        let now = Self.wallNow()
+        let now = Timestamp.nanoseconds()
         if let next = deadlines.min() { timeout = next > now ? Int64((next - now) / 1_000_000) + 1 : 0 }
         if watchdogEvery != nil {
             let left = nextWatchdog - ContinuousClock.now
@@ -281,18 +282,8 @@ public final class Daemon {
 
     /// Exits and starts of containers: their supervisors rename `state` into place.
     private func drainContainerEvents() {
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = read(containerEvents, &buffer, buffer.count)
-            if n <= 0 { break }
-            var offset = 0
-            while offset + MemoryLayout<inotify_event>.size <= n {
-                let event = buffer.withUnsafeBytes {
-                    $0.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
-                }
-                if event.mask & UInt32(IN_IGNORED) != 0 { containerWatches[event.wd] = nil }
-                offset += MemoryLayout<inotify_event>.size + Int(event.len)
-            }
+        for event in InotifyEvent.readAll(containerEvents) where event.has(IN_IGNORED) {
+            containerWatches[event.watch] = nil
         }
     }
 
@@ -313,12 +304,6 @@ public final class Daemon {
                 if info?.isRunning != true { passSoon = true }
             }
         }
-    }
-
-    static func wallNow() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// A line for journald (the priority as a <N> prefix, which journald reads from a service's

@@ -1,4 +1,5 @@
 import BerthRuntime
+import BerthStore
 import CLinux
 import Foundation
 
@@ -9,11 +10,11 @@ enum HealthProber {
     static let outputTail = 4096
 
     static func probe(_ info: ContainerInfo, _ settings: HealthSettings) -> HealthProbe {
-        let start = wallNanoseconds()
+        let start = Timestamp.nanoseconds()
         var ends: [Int32] = [-1, -1]
         guard clinux_pipe_blocking(&ends) == 0 else {
             return HealthProbe(
-                start: rfc3339(start), end: rfc3339(wallNanoseconds()), exitCode: -1,
+                start: Timestamp.rfc3339(start), end: Timestamp.rfc3339(Timestamp.nanoseconds()), exitCode: -1,
                 output: "pipe: \(String(cString: strerror(errno)))")
         }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -27,7 +28,8 @@ enum HealthProber {
             close(ends[0])
             close(ends[1])
             return HealthProbe(
-                start: rfc3339(start), end: rfc3339(wallNanoseconds()), exitCode: -1, output: error.description)
+                start: Timestamp.rfc3339(start), end: Timestamp.rfc3339(Timestamp.nanoseconds()), exitCode: -1,
+                output: error.description)
         }
         close(null)
         close(ends[1])
@@ -41,7 +43,7 @@ enum HealthProber {
         var outputOpen = true
         var buffer = [UInt8](repeating: 0, count: 4096)
         while exitCode == nil || outputOpen {
-            let now = wallNanoseconds()
+            let now = Timestamp.nanoseconds()
             if now >= deadline {
                 if pid > 0 { kill(pid, SIGKILL) }
                 exitCode = -1
@@ -84,22 +86,7 @@ enum HealthProber {
         var text = String(decoding: output.suffix(outputTail), as: UTF8.self)
         if let message { text += (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + message }
         return HealthProbe(
-            start: rfc3339(start), end: rfc3339(wallNanoseconds()), exitCode: exitCode ?? -1, output: text)
-    }
-
-    static func wallNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
-    /// RFC 3339 in UTC with nanoseconds, as Docker writes probe times.
-    static func rfc3339(_ ns: UInt64) -> String {
-        var t = time_t(ns / 1_000_000_000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(ns % 1_000_000_000))
+            start: Timestamp.rfc3339(start), end: Timestamp.rfc3339(Timestamp.nanoseconds()), exitCode: exitCode ?? -1,
+            output: text)
     }
 }

@@ -1,5 +1,6 @@
 import BerthSpec
 import BerthStore
+import BerthSystemd
 import Foundation
 
 /// A container's health check as it runs: the spec's, else the image's HEALTHCHECK, resolved
@@ -42,9 +43,9 @@ public struct HealthSettings: Codable, Sendable, Equatable {
                 argv = fromImage
             }
             return HealthSettings(
-                argv: argv, interval: nanoseconds(spec.interval), timeout: nanoseconds(spec.timeout),
-                retries: spec.retries, startPeriod: nanoseconds(spec.startPeriod),
-                startInterval: nanoseconds(spec.startInterval), onFailure: spec.onFailure.rawValue)
+                argv: argv, interval: spec.interval.nanoseconds, timeout: spec.timeout.nanoseconds,
+                retries: spec.retries, startPeriod: spec.startPeriod.nanoseconds,
+                startInterval: spec.startInterval.nanoseconds, onFailure: spec.onFailure.rawValue)
         }
         guard let image, let argv = imageArgv(image) else { return nil }
         func or(_ value: Int64?, _ fallback: UInt64) -> UInt64 {
@@ -63,11 +64,6 @@ public struct HealthSettings: Codable, Sendable, Equatable {
         case "CMD-SHELL" where test.count == 2: return ["/bin/sh", "-c", test[1]]
         default: return nil
         }
-    }
-
-    public static func nanoseconds(_ d: Duration) -> UInt64 {
-        let (s, a) = d.components
-        return UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a) / 1_000_000_000)
     }
 }
 
