@@ -42,6 +42,8 @@ extension Daemon {
     /// image whose context changed since it was built (its containers run on meanwhile).
     /// Returns the tags building, whose containers are not created or recreated until then.
     func startBuilds() -> Set<String> {
+        let check = contextsToCheck
+        contextsToCheck = false
         var contextsWanted: Set<String> = []
         var building: Set<String> = []
         let store = ImageStore(root: config.root)
@@ -52,6 +54,7 @@ extension Daemon {
                 building.insert(tag)
                 continue
             }
+            guard check else { continue }
             guard let fingerprint = ContextFingerprint.of(build) else {
                 noteError(loaded.spec.name, "cannot read the build context \(build.context) (or it is too large)")
                 continue
@@ -73,6 +76,8 @@ extension Daemon {
                 mailbox.post(BuildDone(tag: tag, fingerprint: fingerprint, before: before, result: result))
             }
         }
+        // A change during a build is looked at once the build is done.
+        if check && !building.isEmpty { contextsToCheck = true }
         contexts.watch(contextsWanted)
         for context in contexts.truncated where !toldTruncated.contains(context) {
             toldTruncated.insert(context)

@@ -63,6 +63,7 @@ extension Daemon {
         case .stop, .start, .restart, .remove:
             userCommand(request, fd)
         case .apply:
+            contextsToCheck = true
             let names = request.names.isEmpty ? nil : withDependencies(Set(request.names))
             var options = PlanOptions(noRecreate: request.noRecreate)
             if request.forceRecreate { options.forceRecreate = names.map { .only($0) } ?? .all }
@@ -107,7 +108,7 @@ extension Daemon {
                         error: "berthd is busy with it (\(busy)); try again when that is done"))
                 continue
             }
-            if request.command == .remove, let loaded = specs.specs.first(where: { $0.spec.name == name }) {
+            if request.command == .remove, let loaded = declared[name] {
                 reply.outcomes.append(
                     Outcome(
                         name: name, done: "failed",

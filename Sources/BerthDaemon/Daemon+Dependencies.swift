@@ -60,23 +60,21 @@ extension Daemon {
     /// The running containers that depend on `name` (by their spec, or by the spec they were
     /// made from when theirs is gone): a stop or a removal of `name` waits for them.
     func runningDependants(of name: String, _ infos: [ContainerInfo]) -> [String] {
-        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
         return infos.filter { info in
             guard info.isRunning, info.record.owner == ObservedContainer.berthdOwner, info.record.name != name else {
                 return false
             }
-            let spec = declared[info.record.name] ?? cachedApplied(info)
+            let spec = declared[info.record.name]?.spec ?? cachedApplied(info)
             return spec?.dependsOn.contains { $0.name == name } ?? false
         }.map(\.record.name)
     }
 
     /// `berth apply NAME`: NAME and everything it depends on, as `docker compose up NAME`.
     func withDependencies(_ names: Set<String>) -> Set<String> {
-        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
         var all = names
         var queue = Array(names)
         while let next = queue.popLast() {
-            for dependency in declared[next]?.dependsOn ?? [] where all.insert(dependency.name).inserted {
+            for dependency in declared[next]?.spec.dependsOn ?? [] where all.insert(dependency.name).inserted {
                 queue.append(dependency.name)
             }
         }

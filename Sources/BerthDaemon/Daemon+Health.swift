@@ -29,13 +29,12 @@ extension Daemon {
     /// one wrote.
     func scheduleProbes(_ infos: [ContainerInfo]) {
         var live: Set<String> = []
-        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
         for given in infos where given.isRunning {
             var info = given
             let name = info.record.name
             let ours = info.record.owner == ObservedContainer.berthdOwner
             // The check is read from the current spec (a change applies live, no recreate).
-            if ours, let spec = declared[name] {
+            if ours, let spec = declared[name]?.spec {
                 let wanted = HealthSettings.resolve(spec: spec.healthcheck, image: info.record.imageHealthcheck)
                 if wanted != info.record.healthcheck {
                     do {

@@ -50,7 +50,6 @@ extension Daemon {
         var decided: [Outcome] = []
         var blocked: [String: String] = [:]
         let dependencyErrors = dependencyErrors()
-        let declared = Dictionary(specs.specs.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
         // Names on their way out, in this plan or under way: what depends on them goes first.
         var leaving = Set(inFlight.filter { $0.value.hasPrefix("remove") || $0.value.hasPrefix("stop") }.keys)
         for action in actions {
@@ -89,7 +88,7 @@ extension Daemon {
             case .create(let spec), .recreate(let spec, _):
                 waiting = unmetDependency(spec, byName, errors: dependencyErrors)
             case .start(let name):
-                waiting = declared[name].flatMap { unmetDependency($0, byName, errors: dependencyErrors) }
+                waiting = declared[name].flatMap { unmetDependency($0.spec, byName, errors: dependencyErrors) }
             case .stop(let name), .remove(let name, _):
                 let first = runningDependants(of: name, infos).filter(leaving.contains)
                 if !first.isEmpty { waiting = "waiting for \(first.sorted().joined(separator: ", ")) to stop first" }
@@ -147,7 +146,7 @@ extension Daemon {
             let delay = backoff.next(ranFor: .nanoseconds(Int64(ran)))
             restartBackoff[name] = backoff
             exitSeen[name] = state.finishedAt
-            let spec = specs.specs.first { $0.spec.name == name }?.spec
+            let spec = declared[name]?.spec
             if spec?.restart.policy == .onFailure, let max = spec?.restart.maxRetries, backoff.failures > max {
                 memory[name, default: NameMemory()].restartAt = nil
                 noteError(name, "exited with \(state.exitCode); not restarted again after \(max) retries (on-failure)")
@@ -171,7 +170,7 @@ extension Daemon {
     func dispatch(_ action: Action) {
         let name = action.name
         inFlight[name] = Self.describe(action)
-        let loaded = specs.specs.first { $0.spec.name == name }
+        let loaded = declared[name]
         let executor = self.executor
         let mailbox = finished
         log(6, "\(name): \(Self.describe(action))")

@@ -72,9 +72,17 @@ public final class Daemon {
     /// state change between the pass's read and the watch would otherwise go unseen.
     var passSoon = false
     var toldTruncated: Set<String> = []
+    /// Whether a build context may have changed since the last pass looked (a context's or a
+    /// spec's event, a reload, an apply, the start): only then are contexts fingerprinted,
+    /// not on the passes a container's exit or a probe brings.
+    var contextsToCheck = true
     let lockFD: Int32
 
-    var specs = SpecSet()
+    /// The specs as the last pass read them, and the valid ones by container name.
+    var specs = SpecSet() {
+        didSet { declared = Dictionary(specs.specs.map { ($0.spec.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+    }
+    var declared: [String: LoadedSpec] = [:]
     /// What is under way for each name, as `describe` says it.
     var inFlight: [String: String] = [:]
     var memory: [String: NameMemory] = [:]
@@ -195,6 +203,7 @@ public final class Daemon {
                 let usec = UInt64(monotonicNanoseconds(CLOCK_MONOTONIC) / 1000)
                 _ = try? SystemdNotify.notify("RELOADING=1\nMONOTONIC_USEC=\(usec)")
                 log(6, "reloading (SIGHUP)")
+                contextsToCheck = true
                 watcher.rescan()
                 reconcile()
                 _ = try? SystemdNotify.ready(status: lastStatus)
@@ -203,6 +212,7 @@ public final class Daemon {
         }
         if fds[1].revents != 0 {
             _ = watcher.wait(timeout: .zero)
+            contextsToCheck = true
             wanted = true
         }
         if fds[2].revents != 0 {
@@ -218,6 +228,7 @@ public final class Daemon {
             // A burst (a checkout, an editor's save) is one pass: drained until 20 ms are quiet.
             var quiet = pollfd(fd: contexts.fd, events: Int16(POLLIN), revents: 0)
             while contexts.drain() && poll(&quiet, 1, 20) > 0 {}
+            contextsToCheck = true
             wanted = true
         }
         if fds[6].revents != 0 {
